@@ -1,0 +1,28 @@
+// rampartctl: the operator's and tenant's command-line tool.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/command.h"
+
+namespace rampart::cli {
+std::vector<Command>& Registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+}  // namespace rampart::cli
+
+int main(int argc, char** argv) {
+  auto& reg = rampart::cli::Registry();
+  std::sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fprintf(argc < 2 ? stderr : stdout, "usage: rampartctl COMMAND [ARGS...]\n\ncommands:\n");
+    for (const auto& c : reg) std::fprintf(argc < 2 ? stderr : stdout, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : reg) {
+    if (c.name == argv[1]) return c.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "rampartctl: unknown command '%s' (see rampartctl --help)\n", argv[1]);
+  return 2;
+}
