@@ -21,6 +21,19 @@ struct Registrar {
   explicit Registrar(Command c) { Registry().push_back(std::move(c)); }
 };
 
+// Subcommands of a group (e.g. "fw check", "fw replay"), each in its own file, so several people
+// can add subcommands to one group: `static SubRegistrar r("fw", {"check", "...", &Run});`
+// The group's own file registers {name, summary, [](int c, char** v) { return DispatchGroup("fw", c, v); }}.
+std::vector<Command>& SubRegistry(const std::string& group);
+
+struct SubRegistrar {
+  SubRegistrar(const std::string& group, Command c) { SubRegistry(group).push_back(std::move(c)); }
+};
+
+// argv[0] is the group name, argv[1] the subcommand; prints the group's help on -h/--help or
+// no subcommand.
+int DispatchGroup(const std::string& group, int argc, char** argv);
+
 }  // namespace rampart::cli
 
 #endif  // RAMPART_CLI_COMMAND_H_

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
 
 #include "cli/command.h"
 
@@ -9,6 +11,28 @@ namespace rampart::cli {
 std::vector<Command>& Registry() {
   static std::vector<Command> commands;
   return commands;
+}
+
+std::vector<Command>& SubRegistry(const std::string& group) {
+  static std::map<std::string, std::vector<Command>> groups;
+  return groups[group];
+}
+
+int DispatchGroup(const std::string& group, int argc, char** argv) {
+  auto& subs = SubRegistry(group);
+  std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  bool help = argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"));
+  if (argc < 2 || help) {
+    FILE* f = help ? stdout : stderr;
+    std::fprintf(f, "usage: rampartctl %s SUBCOMMAND [ARGS...]\n\nsubcommands:\n", group.c_str());
+    for (const auto& c : subs) std::fprintf(f, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
+    return help ? 0 : 2;
+  }
+  for (const auto& c : subs) {
+    if (c.name == argv[1]) return c.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "rampartctl %s: unknown subcommand '%s'\n", group.c_str(), argv[1]);
+  return 2;
 }
 }  // namespace rampart::cli
 
