@@ -1,5 +1,5 @@
 // Parsed view of one Ethernet frame: what the firewall engine needs to classify it, track its
-// connection and build a reply to it. Produced by packet::Parse (parser.h), which never reads
+// connection and build a reply to it. Produced by ParsePacket (parser.h), which never reads
 // outside [data, data+len) and never allocates.
 //
 // Thread-safety: plain value; each worker parses into its own ParsedPacket.
@@ -55,7 +55,9 @@ constexpr uint8_t kTcpUrg = 0x20;
   X(kTruncatedUdp, "truncated-udp")                               \
   X(kBadUdpLength, "bad-udp-length")                              \
   X(kTruncatedIcmp, "truncated-icmp")                             \
-  X(kTruncatedIcmpInner, "truncated-icmp-inner")
+  X(kTruncatedIcmpInner, "truncated-icmp-inner")                 \
+  X(kBadIcmpInner, "bad-icmp-inner")                             \
+  X(kFrameTooLong, "frame-too-long")
 
 enum class ParseError : uint8_t {
 #define RAMPART_X(name, str) name,
@@ -74,6 +76,8 @@ struct InnerHeader {
   uint16_t dport = 0;
   uint32_t tcp_seq = 0;  // when the inner packet is TCP and the 8 bytes cover it
   bool has_ports = false;
+
+  friend bool operator==(const InnerHeader&, const InnerHeader&) = default;
 };
 
 struct ParsedPacket {
@@ -130,6 +134,11 @@ struct ParsedPacket {
   // (the convention OVS uses for tp_src/tp_dst), 0/0 for other protocols or later fragments.
   uint16_t MatchSport() const { return (proto == kProtoIcmp || proto == kProtoIcmpV6) ? icmp_type : sport; }
   uint16_t MatchDport() const { return (proto == kProtoIcmp || proto == kProtoIcmpV6) ? icmp_code : dport; }
+
+  // A non-first fragment: carries no L4 header (has_l4 is false), so ports are unknown.
+  bool IsLaterFragment() const { return is_fragment && frag_offset != 0; }
+
+  friend bool operator==(const ParsedPacket&, const ParsedPacket&) = default;
 };
 
 }  // namespace rampart
