@@ -12,8 +12,10 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "fwd/fanout_bpf.h"
 
 namespace rampart::fwd {
 
@@ -67,8 +69,16 @@ absl::StatusOr<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const PortOptio
   sll.sll_ifindex = p->ifindex_;
   if (bind(p->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) return Errno(absl::StrCat("bind(", o.ifname, ")"));
   if (o.fanout_group >= 0) {
-    uint32_t arg = (static_cast<uint32_t>(o.fanout_mode) << 16) | (static_cast<uint32_t>(o.fanout_group) & 0xffff);
+    uint32_t mode = o.symmetric_fanout ? PACKET_FANOUT_CBPF : o.fanout_mode;
+    uint32_t arg = (mode << 16) | (static_cast<uint32_t>(o.fanout_group) & 0xffff);
     if (setsockopt(p->fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) return Errno("PACKET_FANOUT");
+    if (o.symmetric_fanout) {
+      std::vector<sock_filter> prog = SymmetricFanoutProgram();
+      sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+      if (setsockopt(p->fd_, SOL_PACKET, PACKET_FANOUT_DATA, &fprog, sizeof(fprog)) < 0) {
+        return Errno("PACKET_FANOUT_DATA (symmetric fanout program)");
+      }
+    }
   }
   return p;
 }

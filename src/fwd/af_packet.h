@@ -28,6 +28,9 @@ struct PortOptions {
   uint32_t block_timeout_ms = 1;    // a partly filled block is handed over after this long
   int fanout_group = -1;            // >= 0: join this PACKET_FANOUT group id
   uint16_t fanout_mode = 0;         // PACKET_FANOUT_HASH (flow hash) by default
+  // Overrides fanout_mode: PACKET_FANOUT_CBPF with SymmetricFanoutProgram() (fanout_bpf.h), so
+  // both directions of a conversation reach the same socket.
+  bool symmetric_fanout = false;
   bool qdisc_bypass = true;         // sends skip the qdisc layer
 };
 
