@@ -1,0 +1,112 @@
+// Relation: the storage of one nlog table inside an Engine — rows in an arena (ids stable while
+// the row lives), a support count per row, a hash set for exact lookups and hash indexes on the
+// column subsets the join plans probe.
+//
+// Private to nlog. Not thread-safe.
+#ifndef RAMPART_NLOG_RELATION_H_
+#define RAMPART_NLOG_RELATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "nlog/value.h"
+
+namespace rampart::nlog {
+
+class Relation {
+ public:
+  explicit Relation(int arity);
+  Relation(const Relation&) = delete;
+  Relation& operator=(const Relation&) = delete;
+
+  int arity() const { return arity_; }
+  size_t size() const { return rows_.size(); }
+
+  // Returns the id of an index on `cols` (creating it if needed; existing rows are indexed).
+  int AddIndex(const std::vector<int>& cols);
+  const std::vector<int>& IndexColumns(int index) const { return indexes_[index].cols; }
+  int num_indexes() const { return static_cast<int>(indexes_.size()); }
+
+  // Support count of `row` (0 if absent).
+  int64_t Count(const Value* row) const;
+  // Adds `delta` to the row's count, inserting or removing it; returns the old count.
+  // REQUIRES: the new count is not negative.
+  int64_t AddCount(const Value* row, int64_t delta);
+
+  const Value* RowAt(uint32_t id) const { return &values_[size_t{id} * arity_]; }
+  int64_t CountAt(uint32_t id) const { return counts_[id]; }
+
+  // Calls f(id) for every row whose index columns equal key[0..cols.size()).
+  template <typename F>
+  void ForEachMatch(int index, const Value* key, F&& f) const {
+    const Index& ix = indexes_[index];
+    auto it = ix.buckets.find(KeyHash(ix, key));
+    if (it == ix.buckets.end()) return;
+    for (uint32_t id : it->second) {
+      const Value* row = RowAt(id);
+      bool eq = true;
+      for (size_t i = 0; i < ix.cols.size(); ++i) {
+        if (row[ix.cols[i]] != key[i]) {
+          eq = false;
+          break;
+        }
+      }
+      if (eq) f(id);
+    }
+  }
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (uint32_t id : rows_) f(id);
+  }
+  std::vector<Row> Rows() const;
+
+  size_t MemoryBytes() const;
+
+ private:
+  struct Index {
+    std::vector<int> cols;
+    absl::flat_hash_map<uint64_t, std::vector<uint32_t>> buckets;
+    std::vector<uint32_t> pos;  // by row id: position within its bucket
+  };
+  struct RowView {
+    const Value* p;
+  };
+  struct Hash {
+    using is_transparent = void;
+    const Relation* rel;
+    size_t operator()(uint32_t id) const { return rel->HashRow(rel->RowAt(id)); }
+    size_t operator()(RowView v) const { return rel->HashRow(v.p); }
+  };
+  struct Eq {
+    using is_transparent = void;
+    const Relation* rel;
+    bool Same(const Value* a, const Value* b) const {
+      for (int i = 0; i < rel->arity_; ++i) {
+        if (a[i] != b[i]) return false;
+      }
+      return true;
+    }
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, RowView b) const { return Same(rel->RowAt(a), b.p); }
+    bool operator()(RowView a, uint32_t b) const { return Same(a.p, rel->RowAt(b)); }
+  };
+
+  uint64_t HashRow(const Value* row) const;
+  static uint64_t KeyHash(const Index& ix, const Value* key);
+  static uint64_t RowKeyHash(const Index& ix, const Value* row);
+  void IndexInsert(Index& ix, uint32_t id);
+  void IndexErase(Index& ix, uint32_t id);
+
+  int arity_;
+  std::vector<Value> values_;
+  std::vector<int64_t> counts_;
+  std::vector<uint32_t> free_;
+  absl::flat_hash_set<uint32_t, Hash, Eq> rows_;
+  std::vector<Index> indexes_;
+};
+
+}  // namespace rampart::nlog
+
+#endif  // RAMPART_NLOG_RELATION_H_
