@@ -639,7 +639,7 @@ absl::StatusOr<MessageBody> DecodeMultipart(Reader& r, bool is_reply) {
     }
     return reply;
   }
-  return absl::UnimplementedError(absl::StrCat(what, ": unsupported multipart type ", mp_type));
+  return absl::UnimplementedError(absl::StrCat(std::string(what), ": unsupported multipart type ", mp_type));
 }
 
 absl::StatusOr<MessageBody> DecodeExperimenter(Reader& r) {
@@ -1027,7 +1027,7 @@ std::string ErrorMsg::ToString() const {
           "UNKNOWN", "EPERM", "BAD_ID", "BUNDLE_EXIST", "BUNDLE_CLOSED", "OUT_OF_BUNDLES",
           "BAD_TYPE", "BAD_FLAGS", "MSG_BAD_LEN", "MSG_BAD_XID", "MSG_UNSUP", "MSG_CONFLICT",
           "MSG_TOO_MANY", "MSG_FAILED", "TIMEOUT", "BUNDLE_IN_PROGRESS"};
-      code_name = absl::StrCat("OFPBFC_", kBundle[code - 2300], " ");
+      code_name = absl::StrCat("OFPBFC_", std::string(kBundle[code - 2300]), " ");
     }
     out = absl::StrFormat("%s error %s(experimenter 0x%08x, exp_type %d)", exp_name, code_name,
                           experimenter, code);

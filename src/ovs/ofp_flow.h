@@ -104,7 +104,7 @@ enum class FieldFormat : uint8_t { kDec, kHex, kMac, kIpv4, kIpv6 };
 
 struct FieldInfo {
   Field field;
-  std::string_view name;  // ovs-ofctl field name
+  const char* name;  // ovs-ofctl field name
   uint16_t oxm_class;
   uint8_t oxm_field;
   uint8_t length;  // value bytes
