@@ -65,6 +65,7 @@ namespace rampart {
   X(kTcpRstOutOfWindow, "tcp-rst-out-of-window")                         \
   X(kTcpSynAckMismatch, "tcp-synack-ack-mismatch")                       \
   X(kIcmpEchoReplyNoRequest, "icmp-echo-reply-no-request")               \
+  X(kIcmpEchoWrongDirection, "icmp-echo-request-from-responder")         \
   X(kIcmpErrorNoConnection, "icmp-error-no-connection")                  \
   X(kIcmpErrorTruncated, "icmp-error-truncated")                         \
   X(kNotNew, "commit-not-new")
