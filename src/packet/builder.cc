@@ -154,8 +154,11 @@ size_t BuildIcmpUnreachable(const uint8_t* frame, const ParsedPacket& p, uint8_t
   const size_t fixed = p.l3_offset + ip_len + 8;
   const size_t limit = (v4 ? kIcmp4ReplyLimit : kIcmp6ReplyLimit) - ip_len - 8;
   size_t quote = p.l3_len < limit ? p.l3_len : limit;
-  // At least the original IP header and 8 bytes of what follows must fit.
-  const size_t min_quote = quote < ip_len + 8 ? quote : ip_len + 8;
+  // The quote must hold the original IP header chain and 8 bytes of what follows, or the
+  // receiver cannot match it to a connection (and our own parser calls it truncated).
+  const size_t want = size_t{p.l4_offset} - p.l3_offset + 8;
+  const size_t min_quote = p.l3_len < want ? p.l3_len : want;
+  if (quote < min_quote) return 0;  // IPv6 header chain longer than 1232 bytes
   if (cap < fixed + min_quote || cap < kMinEthernetFrame) return 0;
   if (fixed + quote > cap) quote = cap - fixed;
 

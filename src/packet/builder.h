@@ -43,7 +43,8 @@ struct UnreachableCode {
 // ICMP destination unreachable quoting the offending IP datagram (header + as much payload as
 // fits in 576 bytes of IPv4 / 1280 bytes of IPv6 reply, and in cap). Returns 0 for ICMP error
 // messages (and unknown ICMPv4 types), later fragments, multicast/broadcast destinations
-// (IP or MAC), non-unicast sources, or an unparsed packet.
+// (IP or MAC), non-unicast sources, an unparsed packet, or when the quote could not hold the
+// original header chain + 8 bytes (IPv6 extension headers over 1232 bytes, or a small cap).
 size_t BuildIcmpUnreachable(const uint8_t* frame, const ParsedPacket& p, uint8_t* out,
                             size_t cap, UnreachableCode code = {});
 

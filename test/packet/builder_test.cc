@@ -204,6 +204,17 @@ TEST(IcmpUnreachable, SmallBufferShortensTheQuote) {
   EXPECT_TRUE(Unreach(big, 14 + 28 + 27).frame.empty());  // header + 8 bytes must fit
 }
 
+TEST(IcmpUnreachable, NotWhenTheHeaderChainCannotBeQuoted) {
+  FrameBuilder b = FrameBuilder().Ipv6("2001:db8::1", "2001:db8::2");
+  for (int i = 0; i < 6; ++i) b.DestinationOptions(std::vector<uint8_t>(250, 0));
+  Bytes f = b.Udp(1, 2).Build();
+  ASSERT_EQ(ParseChecked(f).error, ParseError::kOk);
+  EXPECT_TRUE(Unreach(f).frame.empty());
+  EXPECT_FALSE(Rst(FrameBuilder().Ipv6("2001:db8::1", "2001:db8::2")
+                       .DestinationOptions(std::vector<uint8_t>(1500, 0))
+                       .Tcp(1, 2, kTcpSyn).Build()).frame.empty());
+}
+
 TEST(IcmpUnreachable, NeverAboutIcmpErrors) {
   Bytes tcp = FrameBuilder().Ipv4("198.18.1.2", "198.18.2.3").Tcp(1, 2, kTcpSyn).Build();
   for (uint8_t type : {3, 4, 5, 11, 12}) {

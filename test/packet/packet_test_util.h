@@ -45,7 +45,8 @@ inline bool ChecksumsVerify(const std::vector<uint8_t>& f, const ParsedPacket& p
     const size_t ihl = (ip[0] & 0x0f) * 4u;
     if (NaiveChecksum(std::vector<uint8_t>(ip, ip + ihl)) != 0) return false;
   }
-  if (!p.has_l4) return true;
+  // A fragment's L4 checksum covers the whole reassembled datagram: not checkable here.
+  if (!p.has_l4 || p.is_fragment) return true;
   const size_t l4_len = p.l3_offset + p.l3_len - p.l4_offset;
   std::vector<uint8_t> buf;
   if (p.family == 4 && p.proto != kProtoIcmp) {
