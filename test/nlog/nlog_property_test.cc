@@ -215,9 +215,11 @@ void ExpectMatchesOracle(const Engine& engine, const Program& prog, const Databa
   }
 }
 
+constexpr uint32_t kPrograms = 1500;
+
 TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) {
   int programs = 0, transactions = 0, nonempty_deltas = 0;
-  for (uint32_t seed = 1; seed <= 400; ++seed) {
+  for (uint32_t seed = 1; seed <= kPrograms; ++seed) {
     Gen gen(seed);
     std::vector<GenTable> tables;
     std::string text = gen.Program(&tables);
@@ -239,7 +241,7 @@ TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) 
       ASSERT_EQ(got, Minus(before.at(t.name), RowSet{})) << ctx_base;
     }
     std::string history;
-    for (int step = 0; step < 25; ++step) {
+    for (int step = 0; step < 30; ++step) {
       Transaction tx;
       Database next = inputs;
       int n = gen.Uniform(0, 4);
@@ -304,8 +306,8 @@ TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) 
     }
   }
   // The generator must actually exercise the engine (guards against a vacuous test).
-  EXPECT_EQ(programs, 400);
-  EXPECT_GT(nonempty_deltas, 1000);
+  EXPECT_EQ(programs, static_cast<int>(kPrograms));
+  EXPECT_GT(nonempty_deltas, 4000);
   std::printf("programs=%d transactions=%d nonempty output deltas=%d\n", programs, transactions, nonempty_deltas);
 }
 

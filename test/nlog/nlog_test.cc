@@ -1,0 +1,334 @@
+// Unit tests of the nlog language and engine: one per feature and per compile/transaction error.
+#include <gtest/gtest.h>
+
+#include "nlog/engine.h"
+
+namespace rampart::nlog {
+namespace {
+
+Value S(const char* s) { return Value::String(s); }
+Value I(int64_t v) { return Value::Int(v); }
+Value IP(const char* s) { return *Value::Parse(Type::kIp, s); }
+Value PFX(const char* s) { return *Value::Parse(Type::kPrefix, s); }
+
+std::string CompileError(const std::string& text) {
+  auto p = Program::Compile(text, "t.nlog");
+  return p.ok() ? "OK" : std::string(p.status().message());
+}
+
+Engine Make(const std::string& text) {
+  auto p = Program::Compile(text, "t.nlog");
+  EXPECT_TRUE(p.ok()) << p.status();
+  return Engine(*std::move(p));
+}
+
+std::vector<Row> Rows(const Engine& e, const char* table) { return *e.Scan(table); }
+
+// ---- compile errors ----
+
+TEST(NlogCompile, UnboundHeadVariableIsReportedWithPosition) {
+  EXPECT_EQ(CompileError("input table A(x: int).\noutput table B(x: int, y: int).\nB(x, y) :- A(x)."),
+            "t.nlog:3:6: unbound variable 'y' in the head of B: every head variable must appear in a positive "
+            "table of the body or be assigned");
+}
+
+TEST(NlogCompile, UnboundVariableInNegation) {
+  std::string e = CompileError("input table A(x: int).\ninput table C(x: int).\noutput table B(x: int).\n"
+                               "B(x) :- A(x), not C(y).");
+  EXPECT_NE(e.find("t.nlog:4:21: unbound variable 'y' in negation 'not C(...)'"), std::string::npos) << e;
+}
+
+TEST(NlogCompile, TypeMismatchInJoin) {
+  std::string e = CompileError("input table A(x: int).\ninput table C(x: string).\noutput table B(x: int).\n"
+                               "B(x) :- A(x), C(x).");
+  EXPECT_EQ(e, "t.nlog:4:17: type mismatch: variable 'x' is int but column 'x' of C is string");
+}
+
+TEST(NlogCompile, ArityMismatch) {
+  EXPECT_EQ(CompileError("input table A(x: int).\noutput table B(x: int).\nB(x) :- A(x, y)."),
+            "t.nlog:3:9: table 'A' has 1 columns, got 2 arguments");
+}
+
+TEST(NlogCompile, UnknownTableAndFunction) {
+  EXPECT_EQ(CompileError("output table B(x: int).\nB(x) :- A(x)."), "t.nlog:2:9: unknown table 'A'");
+  EXPECT_EQ(CompileError("input table A(x: int).\noutput table B(x: int).\nB(y) :- A(x), y = frob(x)."),
+            "t.nlog:3:19: unknown function 'frob'");
+}
+
+TEST(NlogCompile, NegationCycleIsNotStratifiable) {
+  std::string e = CompileError(
+      "input table I(x: int).\ninternal table A(x: int).\ninternal table C(x: int).\n"
+      "A(x) :- I(x), not C(x).\nC(x) :- A(x).");
+  EXPECT_NE(e.find("program is not stratifiable"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.nlog:4:19"), std::string::npos) << e;
+}
+
+TEST(NlogCompile, RecursionIsRejectedInV1) {
+  std::string e = CompileError(
+      "input table E(a: int, b: int).\ninternal table P(a: int, b: int).\n"
+      "P(a, b) :- E(a, b).\nP(a, c) :- P(a, b), E(b, c).");
+  EXPECT_NE(e.find("recursion is not supported in nlog v1: dependency cycle P -> P"), std::string::npos) << e;
+}
+
+TEST(NlogCompile, OtherErrors) {
+  EXPECT_EQ(CompileError("output table B(x: int) key(x)."),
+            "t.nlog:1:14: key(...) is only supported on input tables (table 'B')");
+  EXPECT_EQ(CompileError("input table A(x: ip).\noutput table B(x: ip).\nB(x) :- A(x), x != \"198.18.0.300\"."),
+            "t.nlog:3:20: \"198.18.0.300\" is not a valid ip literal (the expected value)");
+  EXPECT_EQ(CompileError("input table A(x: int)"), "t.nlog:1:22: expected '.' at the end of the table declaration, found end of input");
+  EXPECT_EQ(CompileError("input table A(x: float)."), "t.nlog:1:18: unknown type 'float' (types: int, string, bool, ip, prefix, mac)");
+  EXPECT_EQ(CompileError("input table A(x: int).\nA(1)."), "t.nlog:2:1: rule derives input table 'A'; only internal and output tables have rules");
+  EXPECT_EQ(CompileError("input table A(x: int).\noutput table B(x: int).\nB(x) :- A(x), x + 1."),
+            "t.nlog:3:15: a condition must be bool, this expression is int");
+  EXPECT_EQ(CompileError("input table A(x: int).\ninput table A(y: int)."), "t.nlog:2:13: table 'A' is declared twice");
+  EXPECT_EQ(CompileError("input table A(x: int).\noutput table B(x: string).\nB(count(x)) :- A(x)."),
+            "t.nlog:3:3: type mismatch: column 'x' of B is string but count(x) is int");
+  EXPECT_EQ(CompileError("input table A(x: int) $"), "t.nlog:1:23: unexpected character '$'");
+}
+
+// ---- engine features ----
+
+TEST(NlogEngine, ThreeWayJoinAndRetraction) {
+  Engine e = Make(R"(
+    input table Rule(t: string, r: int, g: string).
+    input table Member(t: string, g: string, p: string).
+    input table PortHost(t: string, p: string, h: string).
+    output table Span(t: string, r: int, h: string).
+    Span(t, r, h) :- Rule(t, r, g), Member(t, g, p), PortHost(t, p, h).
+  )");
+  Transaction tx;
+  tx.Insert("Rule", {S("t1"), I(1), S("web")});
+  tx.Insert("Member", {S("t1"), S("web"), S("p1")});
+  tx.Insert("Member", {S("t1"), S("web"), S("p2")});
+  tx.Insert("PortHost", {S("t1"), S("p1"), S("h1")});
+  tx.Insert("PortHost", {S("t1"), S("p2"), S("h1")});
+  tx.Insert("PortHost", {S("t2"), S("p1"), S("h9")});  // foreign tenant: must not join
+  auto d = e.Apply(tx);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->tables["Span"].inserted, (std::vector<Row>{{S("t1"), I(1), S("h1")}}));
+  // h1 is supported twice (p1 and p2): removing one port keeps the row.
+  Transaction del1;
+  del1.Delete("Member", {S("t1"), S("web"), S("p1")});
+  d = e.Apply(del1);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->empty());
+  Transaction del2;
+  del2.Delete("Member", {S("t1"), S("web"), S("p2")});
+  d = e.Apply(del2);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tables["Span"].deleted, (std::vector<Row>{{S("t1"), I(1), S("h1")}}));
+  EXPECT_TRUE(Rows(e, "Span").empty());
+}
+
+TEST(NlogEngine, UnchangedInputProducesEmptyDelta) {
+  Engine e = Make("input table A(x: int).\noutput table B(x: int).\nB(x) :- A(x).");
+  Transaction tx;
+  tx.Insert("A", {I(1)});
+  ASSERT_TRUE(e.Apply(tx).ok());
+  auto d = e.Apply(Transaction());
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->empty());
+  Transaction same;  // delete and re-insert the same row: no net change
+  same.Delete("A", {I(1)});
+  same.Insert("A", {I(1)});
+  d = e.Apply(same);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->empty());
+}
+
+TEST(NlogEngine, NegationWithWildcard) {
+  Engine e = Make(R"(
+    input table Port(p: string).
+    input table Acl(p: string, rule: int).
+    output table Open(p: string).
+    Open(p) :- Port(p), not Acl(p, _).
+  )");
+  Transaction tx;
+  tx.Insert("Port", {S("a")});
+  tx.Insert("Port", {S("b")});
+  tx.Insert("Acl", {S("a"), I(1)});
+  tx.Insert("Acl", {S("a"), I(2)});
+  auto d = e.Apply(tx);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tables["Open"].inserted, (std::vector<Row>{{S("b")}}));
+  Transaction t2;
+  t2.Delete("Acl", {S("a"), I(1)});
+  d = e.Apply(t2);
+  EXPECT_TRUE(d->empty());  // a still has rule 2
+  Transaction t3;
+  t3.Delete("Acl", {S("a"), I(2)});
+  d = e.Apply(t3);
+  EXPECT_EQ(d->tables["Open"].inserted, (std::vector<Row>{{S("a")}}));
+}
+
+TEST(NlogEngine, AggregatesCountMinMaxAreIncremental) {
+  Engine e = Make(R"(
+    input table M(g: string, p: int).
+    output table Size(g: string, n: int).
+    output table Lo(g: string, n: int).
+    output table Hi(g: string, n: int).
+    Size(g, count(p)) :- M(g, p).
+    Lo(g, min(p)) :- M(g, p).
+    Hi(g, max(p)) :- M(g, p).
+  )");
+  Transaction tx;
+  tx.Insert("M", {S("g"), I(5)});
+  tx.Insert("M", {S("g"), I(3)});
+  tx.Insert("M", {S("g"), I(9)});
+  ASSERT_TRUE(e.Apply(tx).ok());
+  EXPECT_EQ(Rows(e, "Size"), (std::vector<Row>{{S("g"), I(3)}}));
+  EXPECT_EQ(Rows(e, "Lo"), (std::vector<Row>{{S("g"), I(3)}}));
+  EXPECT_EQ(Rows(e, "Hi"), (std::vector<Row>{{S("g"), I(9)}}));
+  Transaction t2;
+  t2.Delete("M", {S("g"), I(3)});
+  auto d = e.Apply(t2);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tables["Size"].deleted, (std::vector<Row>{{S("g"), I(3)}}));
+  EXPECT_EQ(d->tables["Size"].inserted, (std::vector<Row>{{S("g"), I(2)}}));
+  EXPECT_EQ(d->tables["Lo"].inserted, (std::vector<Row>{{S("g"), I(5)}}));
+  EXPECT_EQ(d->tables.count("Hi"), 0u);
+  Transaction t3;
+  t3.Delete("M", {S("g"), I(5)});
+  t3.Delete("M", {S("g"), I(9)});
+  ASSERT_TRUE(e.Apply(t3).ok());
+  EXPECT_TRUE(Rows(e, "Size").empty());
+}
+
+TEST(NlogEngine, AddressBuiltins) {
+  Engine e = Make(R"(
+    input table Net(name: string, p: prefix).
+    input table Vm(ip: ip).
+    output table Info(name: string, net: ip, bcast: ip, len: int, gw: ip, sub: prefix).
+    output table In(name: string, ip: ip).
+    Info(n, a, b, l, g, s) :- Net(n, p), a = network(p), b = broadcast(p), l = length(p),
+                              g = ip_add(a, 1), s = prefix(g, 30).
+    In(n, i) :- Net(n, p), Vm(i), prefix_contains(p, i), is_v4(i).
+  )");
+  Transaction tx;
+  tx.Insert("Net", {S("n1"), PFX("198.18.4.0/22")});
+  tx.Insert("Vm", {IP("198.18.5.7")});
+  tx.Insert("Vm", {IP("198.19.0.1")});
+  ASSERT_TRUE(e.Apply(tx).ok());
+  EXPECT_EQ(Rows(e, "Info"), (std::vector<Row>{{S("n1"), IP("198.18.4.0"), IP("198.18.7.255"), I(22),
+                                                IP("198.18.4.1"), PFX("198.18.4.0/30")}}));
+  EXPECT_EQ(Rows(e, "In"), (std::vector<Row>{{S("n1"), IP("198.18.5.7")}}));
+}
+
+TEST(NlogEngine, StringAndHashBuiltinsAreStable) {
+  Engine e = Make(R"(
+    input table A(x: string, n: int).
+    output table B(s: string, h: int, t: string).
+    B(s, h, t) :- A(x, n), s = concat(x, "-", n, "-", true), h = hash(x, n), t = to_string(n + 1).
+  )");
+  Transaction tx;
+  tx.Insert("A", {S("ab"), I(7)});
+  ASSERT_TRUE(e.Apply(tx).ok());
+  auto rows = Rows(e, "B");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], S("ab-7-true"));
+  EXPECT_EQ(rows[0][2], S("8"));
+  // The hash is of content, not of interned ids: interning other strings first changes nothing.
+  Value::String("zzz-unrelated");
+  Engine e2 = Make("input table A(x: string, n: int).\noutput table H(h: int).\nH(h) :- A(x, n), h = hash(x, n).");
+  ASSERT_TRUE(e2.Apply(tx).ok());
+  EXPECT_EQ(Rows(e2, "H")[0][0], rows[0][1]);
+  EXPECT_GE(rows[0][1].AsInt(), 0);
+}
+
+TEST(NlogEngine, FactsAndNegationOnlyRulesHoldInitially) {
+  Engine e = Make(R"(
+    input table Down(h: string).
+    output table Const(x: int, s: string).
+    output table Up(h: string).
+    Const(1, "one").
+    Up("h1") :- not Down("h1").
+  )");
+  const auto& init = e.initial_delta().tables;
+  ASSERT_EQ(init.size(), 2u);
+  EXPECT_EQ(init.at("Const").inserted, (std::vector<Row>{{I(1), S("one")}}));
+  Transaction tx;
+  tx.Insert("Down", {S("h1")});
+  auto d = e.Apply(tx);
+  EXPECT_EQ(d->tables["Up"].deleted, (std::vector<Row>{{S("h1")}}));
+}
+
+TEST(NlogEngine, SelfJoinIsCountedOnce) {
+  Engine e = Make(R"(
+    input table Link(a: int, b: int).
+    output table Path2(a: int, c: int).
+    Path2(a, c) :- Link(a, b), Link(b, c).
+  )");
+  Transaction tx;
+  tx.Insert("Link", {I(1), I(1)});
+  tx.Insert("Link", {I(1), I(2)});
+  auto d = e.Apply(tx);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->tables["Path2"].inserted, (std::vector<Row>{{I(1), I(1)}, {I(1), I(2)}}));
+  Transaction t2;
+  t2.Delete("Link", {I(1), I(1)});
+  d = e.Apply(t2);
+  EXPECT_EQ(d->tables["Path2"].deleted, (std::vector<Row>{{I(1), I(1)}, {I(1), I(2)}}));
+}
+
+// ---- transaction errors: the transaction changes nothing ----
+
+TEST(NlogTransaction, KeyViolationRejectsWholeTransaction) {
+  Engine e = Make(R"(
+    input table Port(t: string, p: string, host: string) key(t, p).
+    output table H(h: string).
+    H(h) :- Port(_, _, h).
+  )");
+  Transaction tx;
+  tx.Insert("Port", {S("t"), S("p1"), S("h1")});
+  ASSERT_TRUE(e.Apply(tx).ok());
+  Transaction bad;
+  bad.Insert("Port", {S("t"), S("p2"), S("h2")});
+  bad.Insert("Port", {S("t"), S("p1"), S("h3")});
+  auto d = e.Apply(bad);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(),
+            "transaction: table 'Port': key (t=\"t\", p=\"p1\") would have 2 rows; delete the old row in the same "
+            "transaction");
+  EXPECT_EQ(Rows(e, "H"), (std::vector<Row>{{S("h1")}}));
+  Transaction move;  // an update: delete the old row, insert the new one
+  move.Delete("Port", {S("t"), S("p1"), S("h1")});
+  move.Insert("Port", {S("t"), S("p1"), S("h3")});
+  d = e.Apply(move);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->tables["H"].inserted, (std::vector<Row>{{S("h3")}}));
+  EXPECT_EQ(d->tables["H"].deleted, (std::vector<Row>{{S("h1")}}));
+}
+
+TEST(NlogTransaction, ErrorsNameTableAndReason) {
+  Engine e = Make("input table A(x: int, y: string).\noutput table B(x: int).\nB(x) :- A(x, _).");
+  auto err = [&](Transaction tx) {
+    auto d = e.Apply(tx);
+    return d.ok() ? std::string("OK") : std::string(d.status().message());
+  };
+  Transaction t1;
+  t1.Insert("Nope", {I(1)});
+  EXPECT_EQ(err(t1), "transaction: insert into unknown table 'Nope'");
+  Transaction t2;
+  t2.Insert("A", {I(1)});
+  EXPECT_EQ(err(t2), "transaction: insert into table 'A': row has 1 values, the table has 2 columns");
+  Transaction t3;
+  t3.Insert("A", {I(1), I(2)});
+  EXPECT_EQ(err(t3), "transaction: insert into table 'A': column 'y' is string, got int");
+  Transaction t4;
+  t4.Delete("A", {I(1), S("a")});
+  EXPECT_EQ(err(t4), "transaction: delete from table 'A': row (1, \"a\") is not present");
+  Transaction t5;
+  t5.Insert("B", {I(1)});
+  EXPECT_EQ(err(t5), "transaction: insert into table 'B': only input tables can be changed");
+  Transaction ok;
+  ok.Insert("A", {I(1), S("a")});
+  ASSERT_EQ(err(ok), "OK");
+  Transaction t6;
+  t6.Insert("A", {I(2), S("a")});
+  t6.Insert("A", {I(1), S("a")});
+  EXPECT_EQ(err(t6), "transaction: insert into table 'A': row (1, \"a\") is already present");
+  EXPECT_EQ(e.TableSize("A"), 1u);  // t6's first insert was not applied
+}
+
+}  // namespace
+}  // namespace rampart::nlog
