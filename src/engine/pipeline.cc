@@ -203,6 +203,8 @@ class BatchRunner {
     const PolicyState* ps = s.inst->policy.get();
     if (ps == nullptr) return Finish(i, Verdict::kDrop, Reason::kNoPolicy, kNoRuleId);
 
+    // Fragments share the fragment table in frame order: decide pending first fragments first.
+    if (p.is_fragment && pending_frags_ > 0) FlushPending();
     if (IsLaterFragment(p)) return LaterFragment(i);
 
     s.table = Engine::Impl::TableFor(w_, *s.ws, *s.inst, f.port_id);
@@ -229,6 +231,7 @@ class BatchRunner {
       case TrackKind::kUntracked:
         if (s.flow_hash == 0) s.flow_hash = SymmetricFlowHash(p);
         pending_[npending_++] = static_cast<uint32_t>(i);
+        pending_frags_ += p.is_fragment;
         return;
     }
   }
@@ -266,11 +269,6 @@ class BatchRunner {
     const FragKey key = FragKeyOf(p, s, f.port_id);
     bool expired = false;
     const FragDecision* d = w_.frags_.Find(key, now_, &expired);
-    if (d == nullptr && npending_ > 0) {
-      // Its first fragment may be waiting for the rules in this very batch.
-      FlushPending();
-      d = w_.frags_.Find(key, now_, &expired);
-    }
     if (d != nullptr && d->incarnation == s.inst->incarnation) {
       CountRuleById(i, d->rule_id);
       switch (d->verdict) {
@@ -348,6 +346,7 @@ class BatchRunner {
     // Apply in frame order; the pending list is emptied first so Apply cannot recurse into it.
     const size_t n = npending_;
     npending_ = 0;
+    pending_frags_ = 0;
     for (size_t a = 0; a < n; ++a) {
       done_[a] = false;
       Apply(pending_[a]);
@@ -447,6 +446,7 @@ class BatchRunner {
   std::array<uint32_t, kMaxBatch> pending_;
   std::array<bool, kMaxBatch> done_{};
   size_t npending_ = 0;
+  size_t pending_frags_ = 0;  // first fragments among the pending
   std::array<ClassKey, kMaxBatch> keys_;
   std::array<uint32_t, kMaxBatch> results_;
   std::array<uint32_t, kMaxBatch> which_;
