@@ -16,6 +16,7 @@
 #include "bench/support/rte_acl_engine.h"
 #include "classifier/classbench.h"
 #include "classifier/classifier.h"
+#include "classifier/tuple_merge.h"
 
 namespace rampart::bench {
 namespace {
@@ -35,17 +36,21 @@ struct Args {
   std::string format = "classbench";
   std::string rules, trace, expected;
   bool json = false;
+  bool no_acl = false;  // tuning runs: measure Rampart only
   double seconds = 1.0;
   size_t batch = 64;
   int update_runs = 21;
   int eal_mem_mb = 256;
+  // Tuning knobs of the TupleMerge implementation (defaults = what Classifier::Build uses).
+  classifier_internal::TupleMergeOptions tm;
 };
 
 int Usage(const char* msg) {
   if (msg) std::fprintf(stderr, "rampart-bench classify: %s\n", msg);
   std::fprintf(stderr,
                "usage: rampart-bench classify --format classbench --rules R --trace T [--expected E]\n"
-               "         [--json] [--seconds S] [--batch N] [--update-runs N] [--eal-mem MB]\n");
+               "         [--json] [--seconds S] [--batch N] [--update-runs N] [--eal-mem MB]\n"
+               "         [--v4-grid N] [--max-bucket N] [--relax-flags 0-7]   (TupleMerge tuning; defaults as in Build)\n");
   return 2;
 }
 
@@ -78,6 +83,8 @@ int Run(int argc, char** argv) {
     std::string v;
     if (f == "--json") {
       a.json = true;
+    } else if (f == "--no-rte-acl") {
+      a.no_acl = true;
     } else if (f == "-h" || f == "--help") {
       Usage(nullptr);
       return 0;
@@ -91,6 +98,12 @@ int Run(int argc, char** argv) {
       a.batch = static_cast<size_t>(std::max(1, std::atoi(v.c_str())));
     } else if (f == "--update-runs" && value(&v)) {
       a.update_runs = std::max(1, std::atoi(v.c_str()));
+    } else if (f == "--v4-grid" && value(&v)) {
+      a.tm.v4_grid = std::clamp(std::atoi(v.c_str()), 1, 32);
+    } else if (f == "--relax-flags" && value(&v)) {
+      a.tm.relax_flags = static_cast<uint8_t>(std::atoi(v.c_str()) & 7);
+    } else if (f == "--max-bucket" && value(&v)) {
+      a.tm.max_bucket = static_cast<size_t>(std::max(1, std::atoi(v.c_str())));
     } else if (f == "--eal-mem" && value(&v)) {
       a.eal_mem_mb = std::max(64, std::atoi(v.c_str()));
     } else {
@@ -129,7 +142,7 @@ int Run(int argc, char** argv) {
   // ---- Rampart ----
   nlohmann::json r;
   auto t0 = Clock::now();
-  auto built = Classifier::Build(*rules);
+  auto built = classifier_internal::TupleMergeClassifier::Make(*rules, a.tm);
   auto t1 = Clock::now();
   if (!built.ok()) return std::fprintf(stderr, "build: %s\n", built.status().ToString().c_str()), 1;
   std::shared_ptr<const Classifier> c = *built;
@@ -168,14 +181,34 @@ int Run(int argc, char** argv) {
   }
   r["update_one_rule_s"] = Median(upd);
   r["update_one_rule_max_s"] = *std::max_element(upd.begin(), upd.end());
+  {
+    // Tables a lookup probes: every table whose best rule is not after the answer (deterministic,
+    // unlike timings on a shared machine). ClassBench rules have priority = id = value = index.
+    std::vector<uint64_t> bests;
+    for (const auto& t : (*built)->Tables()) bests.push_back(t.best);
+    double probes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t answer = ours[i] == kNoMatch ? ~0ull : (uint64_t{ours[i]} << 32 | ours[i]);
+      probes += static_cast<double>(std::upper_bound(bests.begin(), bests.end(), answer) - bests.begin());
+    }
+    r["mean_tables_probed"] = probes / static_cast<double>(n);
+  }
   ClassifierStats st = c->Stats();
   r["memory_bytes"] = st.memory_bytes;
   r["tables"] = st.tables;
   r["algorithm"] = "tuplemerge";
+  r["v4_grid"] = a.tm.v4_grid;
+  r["max_bucket"] = a.tm.max_bucket;
+  r["relax_flags"] = a.tm.relax_flags;
   out["rampart"] = r;
 
   // ---- rte_acl ----
   nlohmann::json d;
+  if (a.no_acl) {
+    out["rampart"] = r;
+    std::printf("%s\n", out.dump().c_str());
+    return agreed ? 0 : 1;
+  }
   absl::Status eal = InitEal(a.eal_mem_mb);
   if (!eal.ok()) {
     d["error"] = eal.ToString();

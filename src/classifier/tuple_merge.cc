@@ -54,7 +54,7 @@ int Relax(int len, const TupleMergeOptions& o) {
 // The tuple of a new table made for a rule: shorter prefixes, so that later rules fit too.
 uint32_t RelaxedTuple(const RuleMatch& m, const TupleMergeOptions& o) {
   return PackTuple(m.src.len == 0 ? 0 : Relax(m.src.len, o), m.dst.len == 0 ? 0 : Relax(m.dst.len, o),
-                   FlagsOf(m));
+                   static_cast<uint8_t>(FlagsOf(m) & ~o.relax_flags));
 }
 
 uint64_t HiMask(int len) {
@@ -537,7 +537,7 @@ std::vector<TupleMergeClassifier::TableInfo> TupleMergeClassifier::Tables() cons
     for (const auto& sh : t->shards) {
       for (const Slot& sl : sh->slots) max_bucket = std::max<size_t>(max_bucket, sl.count);
     }
-    out.push_back(TableInfo{t->tuple, t->rules, t->shards.size(), max_bucket});
+    out.push_back(TableInfo{t->tuple, t->rules, t->shards.size(), max_bucket, t->best});
   }
   return out;
 }

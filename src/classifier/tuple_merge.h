@@ -29,10 +29,13 @@ namespace rampart::classifier_internal {
 
 // Tunables (see docs/classifier.md for how they were chosen).
 struct TupleMergeOptions {
-  int v4_grid = 4;        // a new table's IPv4 prefix lengths are rounded down to this grid
+  int v4_grid = 16;       // a new table's IPv4 prefix lengths are rounded down to this grid
   int v6_grid = 16;       // the same for IPv6 prefix lengths
-  size_t max_bucket = 8;  // a rule goes to a table only if its bucket stays below this
+  size_t max_bucket = 32;  // a rule goes to a table only if its bucket stays below this
   size_t rules_per_shard = 64;
+  // Exact-match flags a new table drops (bit 0 source port, bit 1 destination port, bit 2
+  // protocol): fewer, larger tables; the dropped fields are still checked per entry.
+  uint8_t relax_flags = 7;
 };
 
 // Key words: the 5 64-bit words a key (or a rule) hashes on.
@@ -110,6 +113,7 @@ class TupleMergeClassifier final : public Classifier {
     size_t rules;
     size_t shards;
     size_t max_bucket;
+    uint64_t best;  // smallest (priority << 32 | id) held
   };
   std::vector<TableInfo> Tables() const;
 
