@@ -29,6 +29,9 @@ struct CompiledRule {
 };
 
 constexpr uint32_t kDefaultRuleId = 0xfffffffeu;
+// rule_id of a CompiledPolicy::rules slot that no classifier entry refers to (a removed rule's
+// slot, kept so the other slots keep their indexes; reused by a later rule).
+constexpr uint32_t kFreeSlotRuleId = 0xffffffffu;
 
 struct CompiledPolicy {
   // Classifier values are indexes into `rules`. The default rule is always present and matches
@@ -37,6 +40,10 @@ struct CompiledPolicy {
   std::vector<CompiledRule> rules;
   std::vector<std::string> services;  // redirect targets by index
   uint64_t generation = 0;            // increases with every new snapshot from one compiler
+  uint32_t default_index = 0;         // index in `rules` of the default rule
+
+  // Slots are stable across a PolicyCompiler's incremental edits: a rule keeps its index in
+  // `rules` until it is removed (see policy/compiler.h). Unused slots carry kFreeSlotRuleId.
 
   const CompiledRule& Classify(const ClassKey& key) const { return rules[classifier->Lookup(key)]; }
 };

@@ -64,6 +64,7 @@ struct Policy {
   std::vector<AddressGroup> groups;
   Action default_action = Action::kDrop;  // the default rule; it always exists
   bool default_log = false;
+  std::string name;  // optional label of the policy document (`name:`)
 };
 
 }  // namespace rampart
