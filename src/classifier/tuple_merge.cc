@@ -110,6 +110,33 @@ inline uint64_t Hash(const Words& k, const Words& m) {
 
 inline uint64_t ShardIndex(uint64_t h, uint64_t shard_mask) { return (h >> 40) & shard_mask; }
 
+}  // namespace
+
+Entry Entry::Make(uint64_t order, uint32_t value, const RuleMatch& m) {
+  Entry e{};
+  e.order = order;
+  e.value = value;
+  e.mask[0] = HiMask(m.src.len);
+  e.mask[1] = LoMask(m.src.len);
+  e.mask[2] = HiMask(m.dst.len);
+  e.mask[3] = LoMask(m.dst.len);
+  e.addr[0] = m.src.addr.hi & e.mask[0];
+  e.addr[1] = m.src.addr.lo & e.mask[1];
+  e.addr[2] = m.dst.addr.hi & e.mask[2];
+  e.addr[3] = m.dst.addr.lo & e.mask[3];
+  e.sport_lo = m.sport.lo;
+  e.sport_span = static_cast<uint16_t>(m.sport.hi - m.sport.lo);
+  e.dport_lo = m.dport.lo;
+  e.dport_span = static_cast<uint16_t>(m.dport.hi - m.dport.lo);
+  e.proto = m.proto;
+  e.proto_mask = m.proto_mask;
+  e.direction_mask = m.direction_mask;
+  e.family = m.family;
+  return e;
+}
+
+namespace {
+
 using Bucket = std::vector<Entry>;
 using ShardBuilder = absl::flat_hash_map<uint64_t, Bucket>;
 
@@ -132,7 +159,7 @@ std::shared_ptr<const Shard> Freeze(const ShardBuilder& b) {
   }
   if (buckets == 0) return EmptyShard();
   auto s = std::make_shared<Shard>();
-  size_t cap = std::bit_ceil(std::max<size_t>(2, buckets * 2));
+  size_t cap = std::bit_ceil(std::max<size_t>(2, buckets * 4));  // at most 1/4 full: misses are the common case
   s->slots.assign(cap, Slot{0, 0, 0});
   s->entries.reserve(rules);
   uint64_t mask = cap - 1;
@@ -252,7 +279,7 @@ class Changer {
       chosen_hash = Hash(words, work_[chosen].mask);
     }
     WorkTable& w = work_[chosen];
-    Entry e{OrderKey(r), r.value, 0, r.match};
+    Entry e = Entry::Make(OrderKey(r), r.value, r.match);
     InsertSorted(BuilderFor(w, chosen_hash)[chosen_hash], e);
     ++w.rules;
     MutableIds(r.id)[r.id] = IdLoc{chosen_hash, w.tuple};
@@ -435,7 +462,7 @@ uint32_t TupleMergeClassifier::Lookup(const ClassKey& key) const {
       const Entry* e = s.entries + sl.begin;
       const Entry* end = e + sl.count;
       for (; e != end && e->order < best; ++e) {
-        if (e->m.Matches(key)) {
+        if (e->Matches(key)) {
           best = e->order;
           value = e->value;
           break;
@@ -499,7 +526,7 @@ void TupleMergeClassifier::LookupBatch(const ClassKey* keys, size_t n, uint32_t*
         const Entry* e = ref[i]->entries + slot[i]->begin;
         const Entry* end = e + slot[i]->count;
         for (; e != end && e->order < best[i]; ++e) {
-          if (e->m.Matches(ck[i])) {
+          if (e->Matches(ck[i])) {
             best[i] = e->order;
             o[i] = e->value;
             break;

@@ -43,11 +43,28 @@ struct Words {
   uint64_t w[5];
 };
 
-struct alignas(8) Entry {
+// One rule inside a bucket, laid out for a branch-free check: address words with their masks,
+// port ranges, protocol value/mask, direction mask and family. Equivalent to RuleMatch::Matches
+// for validated rules (prefixes carry no bits below their length).
+struct Entry {
   uint64_t order;  // (priority << 32) | id
+  uint64_t addr[4];  // src.hi, src.lo, dst.hi, dst.lo
+  uint64_t mask[4];
+  uint16_t sport_lo, sport_span;  // span = hi - lo
+  uint16_t dport_lo, dport_span;
+  uint8_t proto, proto_mask, direction_mask, family;
   uint32_t value;
-  uint32_t pad = 0;
-  RuleMatch m;
+
+  static Entry Make(uint64_t order, uint32_t value, const RuleMatch& m);
+  bool Matches(const ClassKey& k) const {
+    uint64_t a = ((k.src.hi ^ addr[0]) & mask[0]) | ((k.src.lo ^ addr[1]) & mask[1]) |
+                 ((k.dst.hi ^ addr[2]) & mask[2]) | ((k.dst.lo ^ addr[3]) & mask[3]);
+    bool ports = static_cast<uint16_t>(k.sport - sport_lo) <= sport_span &&
+                 static_cast<uint16_t>(k.dport - dport_lo) <= dport_span;
+    bool rest = ((k.proto ^ proto) & proto_mask) == 0 && ((direction_mask >> k.direction) & 1) &&
+                (family == 0 || family == k.family);
+    return (a == 0) & ports & rest;
+  }
 };
 
 struct Slot {
@@ -58,7 +75,7 @@ struct Slot {
 
 // A frozen shard: slots + entries, immutable once made.
 struct Shard {
-  std::vector<Slot> slots;  // power-of-two size, at most half full
+  std::vector<Slot> slots;  // power-of-two size, at most a quarter full
   std::vector<Entry> entries;
   uint64_t best = ~0ull;  // smallest order held
   size_t rules = 0;

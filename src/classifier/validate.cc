@@ -11,6 +11,11 @@ absl::Status CheckPrefix(const ClassRule& r, const Prefix& p, const char* side) 
     return absl::InvalidArgumentError(
         absl::StrCat("rule ", r.id, ": ", side, " prefix length ", p.len, " is over 128"));
   }
+  if (MaskIp(p.addr, p.len) != p.addr) {
+    return absl::InvalidArgumentError(absl::StrCat("rule ", r.id, ": ", side, " prefix ",
+                                                   p.addr.ToString(), "/", p.len,
+                                                   " has address bits set below its length"));
+  }
   if (p.len == 0) return absl::OkStatus();  // any address of the rule's family
   if (m.family == 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -230,6 +230,17 @@ TEST(ClassifierErrors, BuildRejectsDuplicateIdAndReversedRange) {
       << c.status();
 }
 
+TEST(ClassifierErrors, PrefixWithHostBitsIsRejectedByBothImplementations) {
+  ClassRule r;
+  r.id = 12;
+  r.match.family = 4;
+  r.match.src = Prefix{Ip::V4(0xC6120001u), 120};  // 198.18.0.1/24: host bits set
+  auto c = Classifier::Build(std::vector<ClassRule>{r});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("rule 12: source prefix"), std::string::npos) << c.status();
+  EXPECT_FALSE(LinearClassifier::Make(std::vector<ClassRule>{r}).ok());
+}
+
 TEST(ClassifierErrors, FailedChangesLeaveTheSnapshotUnchanged) {
   RuleGen gen(4);
   std::vector<ClassRule> rules = gen.Rules(200);
