@@ -109,12 +109,9 @@ absl::StatusOr<std::string> VswitchDb::EnsurePort(const PortSpec& spec) {
     if (port->has_value()) {
       absl::StatusOr<std::string> uuid = DecodeUuid((**port)["_uuid"]);
       if (!uuid.ok()) return uuid.status();
-      absl::StatusOr<std::vector<Json>> owner = client_.Transact(
-          kDb, {SelectOp("Bridge", Json::array({Condition("ports", "includes", Set({Uuid(*uuid)}))}),
-                         {"name"})});
+      absl::StatusOr<std::string> owner = OwnerBridge(*uuid);
       if (!owner.ok()) return owner.status();
-      const Json& rows = (*owner)[0]["rows"];
-      std::string owner_name = rows.empty() ? "" : rows[0].value("name", "");
+      const std::string& owner_name = *owner;
       if (owner_name != spec.bridge) {
         return absl::FailedPreconditionError(internal::Cat(
             "port ", spec.name, " exists on bridge '", owner_name, "', not on ", spec.bridge,
@@ -167,18 +164,28 @@ absl::Status VswitchDb::DeletePort(std::string_view bridge, std::string_view por
   if (!p->has_value()) return absl::OkStatus();
   absl::StatusOr<std::string> uuid = DecodeUuid((**p)["_uuid"]);
   if (!uuid.ok()) return uuid.status();
+  absl::StatusOr<std::string> owner = OwnerBridge(*uuid);
+  if (!owner.ok()) return owner.status();
+  if (*owner != bridge) {
+    return absl::FailedPreconditionError(internal::Cat("port ", port, " is not on bridge ", bridge,
+                                                       " (it is on '", *owner, "')"));
+  }
+  // The Port and Interface rows are garbage-collected at commit once no bridge references them.
   absl::StatusOr<std::vector<Json>> r = client_.Transact(
       kDb, {MutateOp("Bridge", NameIs(bridge),
-                     Json::array({Mutation("ports", "delete", Set({Uuid(*uuid)}))})),
-            SelectOp("Port", UuidIs(*uuid), {"name"})});
+                     Json::array({Mutation("ports", "delete", Set({Uuid(*uuid)}))}))});
   if (!r.ok()) return r.status();
   if (Count((*r)[0]) != 1) return absl::NotFoundError(internal::Cat("bridge ", bridge, " does not exist"));
-  // The Port row is garbage-collected at commit unless another bridge still references it.
-  if (!(*r)[1]["rows"].empty()) {
-    return absl::FailedPreconditionError(
-        internal::Cat("port ", port, " is not on bridge ", bridge, " (it is on another bridge)"));
-  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> VswitchDb::OwnerBridge(std::string_view port_uuid) {
+  absl::StatusOr<std::vector<Json>> owner = client_.Transact(
+      kDb, {SelectOp("Bridge", Json::array({Condition("ports", "includes", Set({Uuid(port_uuid)}))}),
+                     {"name"})});
+  if (!owner.ok()) return owner.status();
+  const Json& rows = (*owner)[0]["rows"];
+  return rows.empty() ? std::string() : rows[0].value("name", "");
 }
 
 absl::StatusOr<std::vector<std::string>> VswitchDb::ListPorts(std::string_view bridge) {

@@ -82,6 +82,8 @@ class VswitchDb {
   // Row of `table` named `name` with `columns` (plus _uuid); nullopt when absent.
   absl::StatusOr<std::optional<Json>> SelectByName(std::string_view table, std::string_view name,
                                                    std::vector<std::string> columns);
+  // Name of the bridge whose `ports` include the Port row `port_uuid` ("" when none).
+  absl::StatusOr<std::string> OwnerBridge(std::string_view port_uuid);
 
   OvsdbClient& client_;
 };
