@@ -71,6 +71,8 @@ std::string FormatValue(const FieldInfo& info, const uint8_t* v) {
       return Ipv4ToString(v);
     case FieldFormat::kIpv6:
       return Ipv6ToString(v);
+    case FieldFormat::kPacketType:  // OF1.5 packet_type (namespace, ns_type), e.g. (0,0x800)
+      return absl::StrFormat("(%d,0x%x)", GetUintBe(v, 2), GetUintBe(v + 2, 2));
   }
   return "?";
 }

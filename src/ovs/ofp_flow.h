@@ -75,6 +75,7 @@ inline constexpr uint16_t kControllerMaxLenNoBuffer = 0xffff;
   X(kIcmpv6Type, "icmpv6_type", 0x8000, 29, 1, false, kDec)        \
   X(kIcmpv6Code, "icmpv6_code", 0x8000, 30, 1, false, kDec)        \
   X(kTunnelId, "tun_id", 0x8000, 38, 8, true, kHex)                \
+  X(kPacketType, "packet_type", 0x8000, 44, 4, false, kPacketType) \
   X(kReg0, "reg0", 0x0001, 0, 4, true, kHex)                       \
   X(kReg1, "reg1", 0x0001, 1, 4, true, kHex)                       \
   X(kReg2, "reg2", 0x0001, 2, 4, true, kHex)                       \
@@ -100,7 +101,7 @@ enum class Field : uint8_t {
 #undef RAMPART_OFP_FIELD_ENUM
 };
 
-enum class FieldFormat : uint8_t { kDec, kHex, kMac, kIpv4, kIpv6 };
+enum class FieldFormat : uint8_t { kDec, kHex, kMac, kIpv4, kIpv6, kPacketType };
 
 struct FieldInfo {
   Field field;
