@@ -180,7 +180,10 @@ inline ChainStatus WalkIpv6Chain(const uint8_t* ip, size_t n, Ipv6Chain* c) {
 }
 
 // The first 8 bytes of the quoted datagram's L4 part (RFC 792 / RFC 4443 guarantee them).
-inline ParseError ParseInnerL4(const uint8_t* l4, size_t n, uint8_t proto, InnerHeader* in) {
+// ICMP means protocol 1 inside IPv4 and 58 inside IPv6 (as for the outer header).
+inline ParseError ParseInnerL4(const uint8_t* l4, size_t n, uint8_t proto, bool v6,
+                               InnerHeader* in) {
+  if (proto == (v6 ? kProtoIcmp : kProtoIcmpV6)) return ParseError::kOk;
   switch (proto) {
     case kProtoTcp:
     case kProtoUdp:
@@ -216,7 +219,7 @@ inline ParseError ParseInnerV4(const uint8_t* q, size_t n, InnerHeader* in) {
   in->dst = LoadV4(q + 16);
   in->proto = q[9];
   if ((Rd16(q + 6) & 0x1fff) != 0) return ParseError::kOk;  // later fragment: no L4 header
-  return ParseInnerL4(q + ihl, n - ihl, in->proto, in);
+  return ParseInnerL4(q + ihl, n - ihl, in->proto, false, in);
 }
 
 inline ParseError ParseInnerV6(const uint8_t* q, size_t n, InnerHeader* in) {
@@ -236,7 +239,7 @@ inline ParseError ParseInnerV6(const uint8_t* q, size_t n, InnerHeader* in) {
   }
   in->proto = c.nh;
   if (c.has_frag && c.frag_offset != 0) return ParseError::kOk;
-  return ParseInnerL4(q + c.off, n - c.off, c.nh, in);
+  return ParseInnerL4(q + c.off, n - c.off, c.nh, true, in);
 }
 
 inline ParseError ParseIcmp(const uint8_t* l4, size_t n, bool v6, bool frag, ParsedPacket* p) {

@@ -280,8 +280,12 @@ TEST(Replies, AlwaysReparseCleanly) {
       FrameBuilder().QinQ(3, 4).Ipv6("2001:db8::1", "2001:db8::2").Routing().Udp(1, 2).Payload(2000).Build(),
       FrameBuilder().Ipv6("2001:db8::1", "2001:db8::2").Fragment(0, true, 3).Tcp(1, 2, kTcpAck, 1, 2).Payload(4).Build(),
       FrameBuilder().Ipv4("198.18.1.2", "198.18.2.3").IcmpEcho(3).Payload(1000).Build(),
+      // Found by the fuzzer: protocol 1 (ICMPv4) inside IPv6 is not ICMP, also when quoted.
+      FrameBuilder().Ipv6("2001:db8::1", "2001:db8::2").Proto(kProtoIcmp).Build(),
+      FrameBuilder().Ipv4("198.18.1.2", "198.18.2.3").Proto(kProtoIcmpV6).Build(),
   };
   for (const Bytes& f : frames) {
+    ASSERT_EQ(ParseChecked(f).error, ParseError::kOk);
     for (const Reply& r : {Rst(f), Unreach(f)}) {
       if (r.frame.empty()) continue;
       ExpectSwapped(f, r);
