@@ -443,6 +443,11 @@ struct EncodeVisitor {
     w.U32(f.capabilities);
     w.U32(0);
   }
+  void operator()(const SetConfig& c) {
+    PutHeader(w, msg.version, static_cast<uint8_t>(MsgType::kSetConfig), msg.xid);
+    w.U16(c.flags);
+    w.U16(c.miss_send_len);
+  }
   void operator()(const BarrierRequest&) {
     PutHeader(w, msg.version, static_cast<uint8_t>(MsgType::kBarrierRequest), msg.xid);
   }
@@ -915,6 +920,16 @@ absl::StatusOr<Message> Decode(absl::Span<const uint8_t> bytes) {
       r.Skip(2);
       f.capabilities = r.U32();
       msg.body = f;
+      return msg;
+    }
+    case MsgType::kSetConfig: {
+      if (r.remaining() != 4) {
+        return Bad(absl::StrCat("set_config: body is ", r.remaining(), " bytes, expected 4"));
+      }
+      SetConfig c;
+      c.flags = r.U16();
+      c.miss_send_len = r.U16();
+      msg.body = c;
       return msg;
     }
     case MsgType::kBarrierRequest:

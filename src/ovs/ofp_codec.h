@@ -39,6 +39,7 @@ enum class MsgType : uint8_t {
   kExperimenter = 4,
   kFeaturesRequest = 5,
   kFeaturesReply = 6,
+  kSetConfig = 9,
   kPacketIn = 10,
   kFlowRemoved = 11,
   kPortStatus = 12,
@@ -71,6 +72,14 @@ struct FeaturesReply {
   uint8_t auxiliary_id = 0;
   uint32_t capabilities = 0;
   friend bool operator==(const FeaturesReply&, const FeaturesReply&) = default;
+};
+
+// OFPT_SET_CONFIG. OVS sends asynchronous messages (port-status, packet-in) on a management
+// ("service") connection only after a set-config with a nonzero miss_send_len.
+struct SetConfig {
+  uint16_t flags = 0;  // OFPC_FRAG_*
+  uint16_t miss_send_len = 0xffff;
+  friend bool operator==(const SetConfig&, const SetConfig&) = default;
 };
 
 struct ErrorMsg {
@@ -215,7 +224,8 @@ struct BundleAdd {
 using MessageBody =
     std::variant<Hello, ErrorMsg, EchoRequest, EchoReply, FeaturesRequest, FeaturesReply,
                  BarrierRequest, BarrierReply, FlowMod, FlowStatsRequest, FlowStatsReply,
-                 PortDescRequest, PortDescReply, PortStatus, BundleControl, BundleAdd>;
+                 PortDescRequest, PortDescReply, PortStatus, BundleControl, BundleAdd,
+                 SetConfig>;
 
 struct Message {
   uint8_t version = kVersion13;

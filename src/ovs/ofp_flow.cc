@@ -77,20 +77,6 @@ std::string FormatValue(const FieldInfo& info, const uint8_t* v) {
   return "?";
 }
 
-std::string FormatMatchField(const MatchField& mf) {
-  const FieldInfo& info = GetFieldInfo(mf.field);
-  std::string out = absl::StrCat(info.name, "=", FormatValue(info, mf.value.data()));
-  if (mf.has_mask) {
-    int plen = PrefixLen(mf.mask.data(), info.length);
-    if ((info.format == FieldFormat::kIpv4 || info.format == FieldFormat::kIpv6) && plen >= 0) {
-      absl::StrAppend(&out, "/", plen);
-    } else {
-      absl::StrAppend(&out, "/", FormatValue(info, mf.mask.data()));
-    }
-  }
-  return out;
-}
-
 std::string PortName(uint32_t port) {
   switch (port) {
     case kPortInPort: return "IN_PORT";
@@ -103,6 +89,23 @@ std::string PortName(uint32_t port) {
     case kPortAny: return "ANY";
     default: return absl::StrCat(port);
   }
+}
+
+std::string FormatMatchField(const MatchField& mf) {
+  const FieldInfo& info = GetFieldInfo(mf.field);
+  if (mf.field == Field::kInPort && mf.ValueAsUint() >= kPortMax) {
+    return absl::StrCat(info.name, "=", PortName(static_cast<uint32_t>(mf.ValueAsUint())));
+  }
+  std::string out = absl::StrCat(info.name, "=", FormatValue(info, mf.value.data()));
+  if (mf.has_mask) {
+    int plen = PrefixLen(mf.mask.data(), info.length);
+    if ((info.format == FieldFormat::kIpv4 || info.format == FieldFormat::kIpv6) && plen >= 0) {
+      absl::StrAppend(&out, "/", plen);
+    } else {
+      absl::StrAppend(&out, "/", FormatValue(info, mf.mask.data()));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -338,11 +341,16 @@ std::string Action::ToString() const {
       std::string t = table == 0xff ? "" : absl::StrCat(table);
       return absl::StrCat("resubmit(", p, ",", t, ")");
     }
-    case Type::kRegMove:
-      return absl::StrFormat("move:%s[%d..%d]->%s[%d..%d]", GetFieldInfo(move.src).name,
-                             move.src_ofs, move.src_ofs + move.n_bits - 1,
-                             GetFieldInfo(move.dst).name, move.dst_ofs,
+    case Type::kRegMove: {
+      // In a subfield, ovs-ofctl's "in_port" is the 16-bit OpenFlow 1.0 field; the 32-bit
+      // OXM one is "in_port_oxm".
+      auto name = [](Field f) -> std::string {
+        return f == Field::kInPort ? "in_port_oxm" : GetFieldInfo(f).name;
+      };
+      return absl::StrFormat("move:%s[%d..%d]->%s[%d..%d]", name(move.src), move.src_ofs,
+                             move.src_ofs + move.n_bits - 1, name(move.dst), move.dst_ofs,
                              move.dst_ofs + move.n_bits - 1);
+    }
   }
   return "?";
 }

@@ -230,6 +230,11 @@ absl::Status OpenFlowClient::Handshake(Session& s) {
                  f != nullptr && have_hello && m->xid == features_xid) {
         s.features = *f;
         s.last_rx = absl::Now();
+        if (options_.miss_send_len != 0) {
+          st = WriteMessage(self, Message{s.version, NextXid(),
+                                          SetConfig{0, options_.miss_send_len}});
+          if (!st.ok()) return st;
+        }
         return absl::OkStatus();
       } else if (auto* err = std::get_if<ErrorMsg>(&m->body)) {
         return absl::FailedPreconditionError(absl::StrCat(
@@ -327,7 +332,11 @@ void OpenFlowClient::Dispatch(Session& s, absl::Span<const uint8_t> bytes) {
   if (!m.ok()) {
     // A reply we cannot decode fails the request waiting for it; anything else is counted.
     std::lock_guard<std::mutex> l(mu_);
-    ++stats_.decode_errors;
+    if (m.status().code() == absl::StatusCode::kUnimplemented) {
+      ++stats_.unhandled;  // e.g. packet-in, flow-removed: valid, just not Rampart's business
+    } else {
+      ++stats_.decode_errors;
+    }
     uint32_t xid = bytes.size() >= 8 ? (uint32_t{bytes[4]} << 24 | uint32_t{bytes[5]} << 16 |
                                         uint32_t{bytes[6]} << 8 | bytes[7])
                                      : 0;

@@ -44,6 +44,9 @@ struct OfClientOptions {
   absl::Duration handshake_timeout = absl::Seconds(5);
   absl::Duration backoff_initial = absl::Milliseconds(50);
   absl::Duration backoff_max = absl::Seconds(2);
+  // Sent in OFPT_SET_CONFIG after the handshake; nonzero makes OVS send port-status (and
+  // packet-in) on the management connection. 0 = do not send set-config.
+  uint16_t miss_send_len = 0xffff;
 };
 
 struct OfClientStats {

@@ -48,6 +48,13 @@ TEST(OpenFlowClient, NegotiatesOpenFlow13WithOvsStyleHelloAndReadsFeatures) {
   auto hellos = sw.received();
   ASSERT_FALSE(hellos.empty());
   EXPECT_EQ(std::get<Hello>(hellos[0].body).version_bitmap, 1u << kVersion13);
+  // A set-config with a nonzero miss_send_len, so OVS sends port-status on this connection.
+  ASSERT_TRUE(sw.WaitFor([&] { return sw.Count<SetConfig>() == 1; }));
+  for (const Message& m : sw.received()) {
+    if (auto* c = std::get_if<SetConfig>(&m.body)) {
+      EXPECT_NE(c->miss_send_len, 0);
+    }
+  }
 }
 
 TEST(OpenFlowClient, NegotiatesThroughAVersionBitmap) {

@@ -262,6 +262,7 @@ TEST(OfpCodec, OtherMessagesRoundTrip) {
       {kVersion13, 9, PortDescReply{kMultipartReplyMore, {Port{1, {}, "a", 0, 0, 0, 0, 0, 0, 0, 0}}}},
       {kVersion13, 10, BundleAdd{5, 3, Encode(Message{kVersion13, 10, BarrierRequest{}})}},
       {kVersion13, 11, BundleControl{5, BundleCtrlType::kDiscardReply, 0}},
+      {kVersion13, 13, SetConfig{0, 0xffff}},
   };
   FlowStatsRequest req;
   req.table = 3;
