@@ -51,10 +51,24 @@ int Relax(int len, const TupleMergeOptions& o) {
   return len - len % o.v6_grid;
 }
 
-// The tuple of a new table made for a rule: shorter prefixes, so that later rules fit too.
-uint32_t RelaxedTuple(const RuleMatch& m, const TupleMergeOptions& o) {
-  return PackTuple(m.src.len == 0 ? 0 : Relax(m.src.len, o), m.dst.len == 0 ? 0 : Relax(m.dst.len, o),
-                   static_cast<uint8_t>(FlagsOf(m) & ~o.relax_flags));
+// Tuples for a new table made for a rule, most relaxed first: shorter prefixes and fewer exact
+// fields, so that later rules fit too. When the most relaxed table exists (and was full for this
+// rule), the next, finer one is tried, ending with the rule's own tuple.
+std::vector<uint32_t> NewTableTuples(const RuleMatch& m, const TupleMergeOptions& o) {
+  std::vector<uint32_t> out;
+  const uint8_t flags = FlagsOf(m);
+  for (int g4 = o.v4_grid, g6 = o.v6_grid; g4 >= 1 && g6 >= 1; g4 /= 2, g6 /= 2) {
+    TupleMergeOptions fine = o;
+    fine.v4_grid = g4;
+    fine.v6_grid = g6;
+    int src = m.src.len == 0 ? 0 : Relax(m.src.len, fine);
+    int dst = m.dst.len == 0 ? 0 : Relax(m.dst.len, fine);
+    out.push_back(PackTuple(src, dst, static_cast<uint8_t>(flags & ~o.relax_flags)));
+    out.push_back(PackTuple(src, dst, flags));
+    if (g4 == 1 && g6 == 1) break;
+  }
+  out.push_back(NaturalTuple(m));
+  return out;
 }
 
 uint64_t HiMask(int len) {
@@ -263,11 +277,16 @@ class Changer {
       chosen_hash = h;
     }
     if (chosen == SIZE_MAX) {
-      uint32_t tuple = RelaxedTuple(r.match, o_);
-      if (by_tuple_.contains(tuple)) tuple = natural;  // the relaxed table is full for this rule
+      uint32_t tuple = natural;
+      for (uint32_t t : NewTableTuples(r.match, o_)) {
+        if (!by_tuple_.contains(t)) {
+          tuple = t;
+          break;
+        }
+      }
       auto it = by_tuple_.find(tuple);
       if (it != by_tuple_.end()) {
-        chosen = it->second;  // even the exact tuple is crowded: the bucket grows past the bound
+        chosen = it->second;  // every candidate table is crowded: the bucket grows past the bound
       } else {
         WorkTable w;
         w.tuple = tuple;
