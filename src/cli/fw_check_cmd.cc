@@ -4,6 +4,7 @@
 // stdout and nothing else; errors go to stderr with a non-zero exit.
 //
 // The trace carries no direction, so rule directions are ignored (every rule matches both).
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -20,12 +21,13 @@ namespace rampart::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rampartctl fw check --rules FILE [--format native|classbench] --trace FILE\n"
+    "usage: rampartctl fw check --rules FILE [--format native|classbench] --trace FILE [--stats]\n"
     "\n"
     "Prints for each header line of the ClassBench trace FILE the 0-based position of the first\n"
     "matching rule of the rule set (-1: only the default rule matches), one per line.\n"
     "--format: native (YAML/JSON policy, docs/policy.md) or classbench (.rules); by default\n"
-    "classbench for a .rules file, native otherwise. Rule directions are ignored.\n";
+    "classbench for a .rules file, native otherwise. Rule directions are ignored.\n"
+    "--stats: also print to stderr the compile and lookup times and the classifier's size.\n";
 
 bool EndsWith(const std::string& s, const char* suffix) {
   size_t n = std::strlen(suffix);
@@ -34,6 +36,7 @@ bool EndsWith(const std::string& s, const char* suffix) {
 
 int Run(int argc, char** argv) {
   std::string rules_path, trace_path, format;
+  bool stats = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -49,6 +52,7 @@ int Run(int argc, char** argv) {
     if (a == "--rules") ok = value(&rules_path);
     else if (a == "--trace") ok = value(&trace_path);
     else if (a == "--format") ok = value(&format);
+    else if (a == "--stats") stats = true;
     else {
       std::fprintf(stderr, "rampartctl fw check: unknown argument '%s'\n\n%s", a.c_str(), kUsage);
       return 2;
@@ -77,7 +81,10 @@ int Run(int argc, char** argv) {
   for (Rule& r : policy->rules) r.direction_mask = 3;
   CompilerOptions options;
   options.doc_name = rules_path;
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
   auto compiled = CompilePolicy(*policy, options);
+  auto t1 = Clock::now();
   if (!compiled.ok()) {
     std::fprintf(stderr, "rampartctl fw check: %s\n", std::string(compiled.status().message()).c_str());
     return 1;
@@ -103,10 +110,14 @@ int Run(int argc, char** argv) {
   std::vector<uint32_t> out(kBatch);
   std::string text;
   text.reserve(trace->size() * 6);
+  auto t2 = Clock::now();
+  std::chrono::nanoseconds lookup_time{0};
   for (size_t base = 0; base < trace->size(); base += kBatch) {
     size_t n = std::min(kBatch, trace->size() - base);
     for (size_t i = 0; i < n; ++i) keys[i] = (*trace)[base + i].key;
+    auto l0 = Clock::now();
     cp.classifier->LookupBatch(keys.data(), n, out.data());
+    lookup_time += Clock::now() - l0;
     for (size_t i = 0; i < n; ++i) {
       int64_t pos = out[i] < slot_position.size() ? slot_position[out[i]] : -1;
       text += std::to_string(pos);
@@ -116,6 +127,16 @@ int Run(int argc, char** argv) {
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
     std::fprintf(stderr, "rampartctl fw check: writing the output failed\n");
     return 1;
+  }
+  if (stats) {
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    ClassifierStats cs = cp.classifier->Stats();
+    double lookup_ms = ms(lookup_time);
+    std::fprintf(stderr,
+                 "rules %zu, classifier entries %zu, tables %zu, memory %.1f MiB\n"
+                 "compile %.1f ms; %zu lookups in %.1f ms (%.1f M lookups/s, batches of %zu); total check %.1f ms\n",
+                 policy->rules.size(), cs.rules, cs.tables, cs.memory_bytes / 1048576.0, ms(t1 - t0), trace->size(),
+                 lookup_ms, lookup_ms > 0 ? trace->size() / lookup_ms / 1000.0 : 0.0, kBatch, ms(Clock::now() - t2));
   }
   return 0;
 }
