@@ -48,14 +48,17 @@ constexpr InstanceId kInstance = 1;
 constexpr PortId kPort = 1;
 
 // A connection as the report groups frames: protocol and the two endpoints, VM side first.
+// Later fragments are grouped per datagram (fragment id), ICMP messages per type/code.
+enum class RowKind : uint8_t { kFlow = 0, kIcmp = 1, kFragment = 2 };
 struct ConnKeyView {
   uint8_t proto = 0;
+  RowKind kind = RowKind::kFlow;
   Ip vm;
   Ip peer;
-  uint16_t vm_port = 0;
-  uint16_t peer_port = 0;
+  uint32_t a = 0;  // kFlow: VM port; kIcmp: type; kFragment: fragment id
+  uint32_t b = 0;  // kFlow: peer port; kIcmp: code
   bool operator<(const ConnKeyView& o) const {
-    return std::tie(proto, vm, peer, vm_port, peer_port) < std::tie(o.proto, o.vm, o.peer, o.vm_port, o.peer_port);
+    return std::tie(proto, kind, vm, peer, a, b) < std::tie(o.proto, o.kind, o.vm, o.peer, o.a, o.b);
   }
 };
 
@@ -78,10 +81,24 @@ std::string RuleLabel(uint32_t id, const absl::flat_hash_map<uint32_t, std::stri
   return s;
 }
 
-std::string Endpoint(const Ip& ip, uint16_t port, uint8_t proto) {
-  std::string a = ip.IsV4() ? ip.ToString() : "[" + ip.ToString() + "]";
-  if (proto == kProtoTcp || proto == kProtoUdp) a += ":" + std::to_string(port);
-  return a;
+std::string Addr(const Ip& ip) { return ip.IsV4() ? ip.ToString() : "[" + ip.ToString() + "]"; }
+
+std::string Ends(const ConnKeyView& k) {
+  switch (k.kind) {
+    case RowKind::kFlow:
+      if (k.proto == kProtoTcp || k.proto == kProtoUdp) {
+        return Addr(k.vm) + ":" + std::to_string(k.a) + " <-> " + Addr(k.peer) + ":" + std::to_string(k.b);
+      }
+      return Addr(k.vm) + " <-> " + Addr(k.peer);
+    case RowKind::kIcmp:
+      return Addr(k.vm) + " <-> " + Addr(k.peer) + " type " + std::to_string(k.a) + "/" + std::to_string(k.b);
+    case RowKind::kFragment: {
+      char id[16];
+      std::snprintf(id, sizeof id, "0x%x", k.a);
+      return Addr(k.vm) + " <-> " + Addr(k.peer) + " frag id " + id;
+    }
+  }
+  return "";
 }
 
 const char* ProtoLabel(uint8_t p) {
@@ -232,9 +249,16 @@ int Run(int argc, char** argv) {
       const bool from_vm = f.direction == Direction::kFromVm;
       k.vm = from_vm ? p.src : p.dst;
       k.peer = from_vm ? p.dst : p.src;
-      if (p.has_l4 && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
-        k.vm_port = from_vm ? p.sport : p.dport;
-        k.peer_port = from_vm ? p.dport : p.sport;
+      if (!p.has_l4 && p.is_fragment) {
+        k.kind = RowKind::kFragment;
+        k.a = p.frag_id;
+      } else if (p.proto == kProtoIcmp || p.proto == kProtoIcmpV6) {
+        k.kind = RowKind::kIcmp;
+        k.a = p.icmp_type;
+        k.b = p.icmp_code;
+      } else if (p.has_l4 && (p.proto == kProtoTcp || p.proto == kProtoUdp)) {
+        k.a = from_vm ? p.sport : p.dport;
+        k.b = from_vm ? p.dport : p.sport;
       }
       auto [it, fresh] = conns.try_emplace(k);
       ConnRow& row = it->second;
@@ -260,11 +284,13 @@ int Run(int argc, char** argv) {
   pcap_close(in);
 
   std::fprintf(report, "connections (VM %s):\n", vm->ToString().c_str());
-  std::fprintf(report, "  %-6s %-7s %-44s %-6s %-8s %-24s %-14s %s\n", "first", "proto", "vm <-> peer", "opened",
+  std::fprintf(report, "  %-6s %-7s %-46s %-6s %-8s %-26s %-18s %s\n", "first", "proto", "vm <-> peer", "from",
                "verdict", "reason", "rule", "allowed/dropped");
-  for (const auto& [k, row] : conns) {
-    std::string ends = Endpoint(k.vm, k.vm_port, k.proto) + " <-> " + Endpoint(k.peer, k.peer_port, k.proto);
-    std::fprintf(report, "  %-6" PRIu64 " %-7s %-44s %-6s %-8s %-24s %-14s %" PRIu64 "/%" PRIu64 "\n", row.first_frame,
+  std::vector<std::pair<ConnKeyView, ConnRow>> rows(conns.begin(), conns.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.second.first_frame < y.second.first_frame; });
+  for (const auto& [k, row] : rows) {
+    std::string ends = Ends(k);
+    std::fprintf(report, "  %-6" PRIu64 " %-7s %-46s %-6s %-8s %-26s %-18s %" PRIu64 "/%" PRIu64 "\n", row.first_frame,
                  ProtoLabel(k.proto), ends.c_str(), row.opened == Direction::kFromVm ? "vm" : "peer",
                  VerdictName(row.verdict), ReasonName(row.reason), RuleLabel(row.rule_id, rule_names).c_str(),
                  row.allowed, row.dropped);
@@ -287,9 +313,9 @@ int Run(int argc, char** argv) {
   }
   auto rules = engine.RuleCounters(kInstance);
   if (rules.ok()) {
-    std::fprintf(report, "rules:\n  %-20s %10s %12s %12s\n", "rule", "packets", "bytes", "connections");
+    std::fprintf(report, "rules:\n  %-22s %10s %12s %12s\n", "rule", "packets", "bytes", "connections");
     for (const RuleHits& h : *rules) {
-      std::fprintf(report, "  %-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", RuleLabel(h.rule_id, rule_names).c_str(),
+      std::fprintf(report, "  %-22s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", RuleLabel(h.rule_id, rule_names).c_str(),
                    h.packets, h.bytes, h.connections);
     }
   }
