@@ -20,6 +20,12 @@
 namespace rampart::fwd {
 
 namespace {
+#ifdef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+constexpr uint32_t kFanoutFlagIgnoreOutgoing = PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+#else
+constexpr uint32_t kFanoutFlagIgnoreOutgoing = 0x4000;
+#endif
+
 absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
@@ -70,8 +76,15 @@ absl::StatusOr<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const PortOptio
   if (bind(p->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) return Errno(absl::StrCat("bind(", o.ifname, ")"));
   if (o.fanout_group >= 0) {
     uint32_t mode = o.symmetric_fanout ? PACKET_FANOUT_CBPF : o.fanout_mode;
-    uint32_t arg = (mode << 16) | (static_cast<uint32_t>(o.fanout_group) & 0xffff);
-    if (setsockopt(p->fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) return Errno("PACKET_FANOUT");
+    // Sockets in a fanout group share the group's hook: the per-socket PACKET_IGNORE_OUTGOING
+    // does not apply there, the group flag does (Linux >= 6.8; older kernels refuse the flag,
+    // and Receive() skips outgoing frames anyway).
+    uint32_t group = static_cast<uint32_t>(o.fanout_group) & 0xffff;
+    uint32_t arg = ((mode | kFanoutFlagIgnoreOutgoing) << 16) | group;
+    if (setsockopt(p->fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) {
+      arg = (mode << 16) | group;
+      if (setsockopt(p->fd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0) return Errno("PACKET_FANOUT");
+    }
     if (o.symmetric_fanout) {
       std::vector<sock_filter> prog = SymmetricFanoutProgram();
       sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
