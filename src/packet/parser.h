@@ -29,7 +29,8 @@ constexpr int kMaxIpv6ExtHeaders = 8;
 // Largest frame accepted (all offsets in ParsedPacket are 16-bit); longer = kFrameTooLong.
 constexpr size_t kMaxFrameLen = 65535;
 
-// Parses one frame into *out (fully overwritten). Returns out->error.
+// Parses one frame into *out (fully overwritten). Returns out->error. Untagged or single-802.1Q
+// IPv4/TCP frames without IP options take a straight-line fast path (same result).
 ParseError ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out,
                        const ParseOptions& opts = {});
 
