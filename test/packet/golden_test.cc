@@ -107,6 +107,19 @@ TEST(Golden, ParserAgreesWithScapy) {
   }
 }
 
+TEST(Golden, EveryPrefixOfGoldenFramesIsAnErrorOrAWholeDatagram) {
+  for (const Golden& g : LoadGolden()) {
+    for (size_t n = 0; n < g.bytes.size(); ++n) {
+      std::vector<uint8_t> prefix(g.bytes.begin(), g.bytes.begin() + n);
+      prefix.shrink_to_fit();
+      ParsedPacket p = ParseChecked(prefix);
+      if (p.error == ParseError::kOk) {
+        EXPECT_GE(n, size_t{p.l3_offset} + p.l3_len) << g.name << " prefix " << n;
+      }
+    }
+  }
+}
+
 TEST(Golden, RepliesToGoldenFramesReparse) {
   int replies = 0;
   for (const Golden& g : LoadGolden()) {
