@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by scripts/lab and the lab tests (sourced, not executed).
 
 die() { echo "lab: $*" >&2; exit 1; }

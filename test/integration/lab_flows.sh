@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Test helper (sourced): programs plain OpenFlow L2 + Geneve flows on every lab host with
 # ovs-ofctl, from `lab status`, the way the agent will later do it natively. One L2 segment, VNI 5.
 # Usage: lab_program_flows LAB_SCRIPT
@@ -7,7 +8,6 @@ lab_program_flows() {
   local hosts; hosts="$(awk '/^host /{sub(":","",$2); print $2}' <<<"$status")"
   local h
   for h in $hosts; do
-    local ul_local; ul_local="$(awk -v h="$h:" '$1=="host" && $2==h {print $6}' <<<"$status")"
     local flows="" local_ports="" remote_tunnels=""
     local vm vhost mac ofport
     while read -r vm vhost mac ofport; do
