@@ -112,7 +112,9 @@ class Parser {
                                            std::initializer_list<const char*> known) {
     std::map<std::string, YAML::Node> out;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      // Copies: the iterator's key/value are proxies that die with the iterator's temporaries.
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       if (!k.IsScalar()) throw Fail{where, absl::StrCat("field names must be text, got ", TypeName(k)), k.Mark()};
       std::string key = NormalizeKey(k.Scalar());
       std::string path = where.empty() ? key : absl::StrCat(where, ".", key);
@@ -133,9 +135,9 @@ class Parser {
         throw Fail{path, reason, k.Mark()};
       }
       if (out.count(key)) throw Fail{path, absl::StrCat("field '", k.Scalar(), "' given twice"), k.Mark()};
-      if (it->second.IsNull()) throw Fail{path, "has no value (omit the field to use its default)", k.Mark()};
-      Record(path, it->second);
-      out.emplace(key, it->second);
+      if (v.IsNull()) throw Fail{path, "has no value (omit the field to use its default)", k.Mark()};
+      Record(path, v);
+      out.emplace(key, v);
     }
     return out;
   }

@@ -67,17 +67,28 @@ inline bool RefRuleMatches(const Policy& policy, const Rule& r, const ClassKey& 
   return RefSide(policy, r.src, k.src, k.family) && RefSide(policy, r.dst, k.dst, k.family);
 }
 
-// Rule id of the first match, or kDefaultRuleId.
-inline uint32_t RefClassify(const Policy& policy, const ClassKey& k) {
-  std::vector<size_t> order(policy.rules.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return policy.rules[a].priority < policy.rules[b].priority; });
-  for (size_t i : order) {
-    if (RefRuleMatches(policy, policy.rules[i], k)) return policy.rules[i].id;
+// The reference for one policy: rules in (priority, position) order, first match wins.
+class Reference {
+ public:
+  explicit Reference(const Policy& policy) : policy_(policy), order_(policy.rules.size()) {
+    std::iota(order_.begin(), order_.end(), 0);
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](size_t a, size_t b) { return policy.rules[a].priority < policy.rules[b].priority; });
   }
-  return kDefaultRuleId;
-}
+  // Rule id of the first match, or kDefaultRuleId.
+  uint32_t Classify(const ClassKey& k) const {
+    for (size_t i : order_) {
+      if (RefRuleMatches(policy_, policy_.rules[i], k)) return policy_.rules[i].id;
+    }
+    return kDefaultRuleId;
+  }
+
+ private:
+  const Policy& policy_;
+  std::vector<size_t> order_;
+};
+
+inline uint32_t RefClassify(const Policy& policy, const ClassKey& k) { return Reference(policy).Classify(k); }
 
 // ---- generators ----------------------------------------------------------------------------
 
@@ -191,21 +202,28 @@ class PolicyGen {
     return p;
   }
 
-  // A key near the corners of the policy's prefixes and port ranges.
-  ClassKey Key(const Policy& p) {
-    std::vector<Prefix> pool;
-    for (const AddressGroup& g : p.groups) pool.insert(pool.end(), g.prefixes.begin(), g.prefixes.end());
+  // `n` keys near the corners of the policy's prefixes and port ranges.
+  std::vector<ClassKey> Keys(const Policy& p, int n) {
+    std::vector<Prefix> pool[2];  // IPv4, IPv6
+    auto add = [&](const std::vector<Prefix>& v) {
+      for (const Prefix& x : v) pool[x.IsV4() ? 0 : 1].push_back(x);
+    };
+    for (const AddressGroup& g : p.groups) add(g.prefixes);
     for (const Rule& r : p.rules) {
-      pool.insert(pool.end(), r.src.prefixes.begin(), r.src.prefixes.end());
-      pool.insert(pool.end(), r.dst.prefixes.begin(), r.dst.prefixes.end());
+      add(r.src.prefixes);
+      add(r.dst.prefixes);
     }
+    std::vector<ClassKey> keys;
+    for (int i = 0; i < n; ++i) keys.push_back(Key(pool));
+    return keys;
+  }
+  ClassKey Key(const Policy& p) { return Keys(p, 1)[0]; }
+
+  ClassKey Key(const std::vector<Prefix> (&pool)[2]) {
     ClassKey k;
     k.family = Chance(55) ? 4 : 6;
     auto addr = [&]() -> Ip {
-      std::vector<Prefix> fam;
-      for (const Prefix& x : pool) {
-        if (x.IsV4() == (k.family == 4)) fam.push_back(x);
-      }
+      const std::vector<Prefix>& fam = pool[k.family == 4 ? 0 : 1];
       Prefix base = fam.empty() || Chance(10) ? (k.family == 4 ? V4Prefix() : V6Prefix())
                                               : fam[static_cast<size_t>(Uniform(0, static_cast<int>(fam.size()) - 1))];
       if (k.family == 6 && base.len < 96 && base.addr.hi == 0) base = V6Prefix();  // keep clear of the mapped range
