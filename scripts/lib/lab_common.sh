@@ -16,13 +16,21 @@ wait_for() {
   done
 }
 
+# proc_running PID: the process exists and is not a zombie (a killed daemon whose parent is a
+# container's init may stay a zombie for a while; kill -0 would still succeed).
+proc_running() {
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # kill_pid PID: SIGTERM, up to 5 s for it to exit, then SIGKILL.
 kill_pid() {
   local pid="$1" i
-  kill -0 "$pid" 2>/dev/null || return 0
+  proc_running "$pid" || return 0
   kill "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    proc_running "$pid" || return 0
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true

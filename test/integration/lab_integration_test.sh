@@ -117,6 +117,25 @@ check "ping a2 -> a1 now crosses hosts" "$LAB" exec a2 -- ping -c2 -i0.2 -W2 198
 lab_program_flows "$LAB"
 check "ping a2 -> a1 after moving back" "$LAB" exec a2 -- ping -c2 -i0.2 -W2 198.18.0.11
 
+echo "== a crashed daemon is restarted by up"
+kill -9 "$(cat "$RAMPART_LAB_DIR/hosts/h2/ovs-vswitchd.pid")"
+wait_for "ovs-vswitchd of h2 to die" 5 bash -c "! '$LAB' status | grep -q 'h2.*running'" || true
+check "status reports the dead ovs-vswitchd" bash -c "'$LAB' status | grep -q 'ovs-vswitchd DOWN'"
+"$LAB" up --hosts 2
+check "status shows every host running again" bash -c "! '$LAB' status | grep -q DOWN"
+lab_program_flows "$LAB"  # OpenFlow flows do not survive an ovs-vswitchd restart
+check "cross-host ping after the restart" "$LAB" exec a1 -- ping -c2 -i0.2 -W2 198.18.0.21
+
+echo "== a second lab does not collide"
+OTHER="$(mktemp -d /tmp/rl-test2.XXXXXX)"
+OTHER_PREFIX="$(RAMPART_LAB_DIR="$OTHER" "$LAB" prefix)"
+check "different lab dir, different prefix" test "$OTHER_PREFIX" != "$PREFIX"
+RAMPART_LAB_DIR="$OTHER" "$LAB" up --hosts 1 >/dev/null
+RAMPART_LAB_DIR="$OTHER" "$LAB" down >/dev/null
+rm -rf "$OTHER"
+check "other lab's down left ours alone" "$LAB" exec a1 -- ping -c1 -W2 198.18.0.12
+check "other lab's namespaces are gone" bash -c "! ip netns list | grep -q '^$OTHER_PREFIX-'"
+
 echo "== down after a crash"
 # Simulate a crash: kill ovs-vswitchd of h1 by pid and lose the state dir (pidfiles included),
 # so `down` must find the remaining daemons through the namespace prefix.
@@ -128,7 +147,7 @@ check "no namespaces with our prefix left" bash -c "! ip netns list | grep -q '^
 check "lab dir removed" test ! -e "$RAMPART_LAB_DIR/hosts.lost"
 alive=""
 for pid in $PIDS; do
-  if kill -0 "$pid" 2>/dev/null; then alive+=" $pid"; fi
+  if proc_running "$pid"; then alive+=" $pid"; fi
 done
 check "none of the lab's OVS daemons ($PIDS) is alive" test -z "$alive"
 
