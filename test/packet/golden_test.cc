@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "packet/builder.h"
+#include "packet/frame_builder.h"
 #include "packet/parser.h"
 #include "test/packet/packet_test_util.h"
 
@@ -105,6 +106,37 @@ TEST(Golden, ParserAgreesWithScapy) {
       EXPECT_TRUE(ChecksumsVerify(g.bytes, p)) << g.name << ": scapy's checksums";
     }
   }
+}
+
+// FrameBuilder produces exactly the bytes scapy does for the same description (the fb_*
+// frames in gen_golden.py), checksums included.
+TEST(Golden, FrameBuilderMatchesScapyByteForByte) {
+  const char* A4 = "198.18.1.2";
+  const char* B4 = "198.18.2.3";
+  const char* A6 = "2001:db8::1";
+  const char* B6 = "2001:db8:1::2";
+  const std::vector<uint8_t> syn =
+      FrameBuilder().Vlan(100).Ipv4(A4, B4).Tcp(40000, 80, kTcpSyn, 1000, 0, 64240).Mss(1460).Build();
+  const std::map<std::string, std::vector<uint8_t>> built = {
+      {"fb_vlan_syn", syn},
+      {"fb_udp", FrameBuilder().Ipv4(A4, B4).Udp(5353, 53).Payload(30).Build()},
+      {"fb_frag6_tcp", FrameBuilder().Ipv6(A6, B6).HopByHop().Fragment(0, true, 0x1234567)
+                           .Tcp(1, 2, kTcpAck, 7, 8, 501).Payload(12).Build()},
+      {"fb_echo4", FrameBuilder().Ipv4(A4, B4).IcmpEcho(0x4242, 3).Payload(8).Build()},
+      {"fb_echo6", FrameBuilder().Ipv6(A6, B6).IcmpEcho(0x1234, 1).Build()},
+      {"fb_unreach4", FrameBuilder().Ipv4(B4, A4).IcmpErrorAbout(syn, 3, 13).Build()},
+      {"fb_unreach6", FrameBuilder().Ipv6(B6, A6)
+                          .IcmpErrorAbout(FrameBuilder().Ipv6(A6, B6).Udp(9, 10).Build(), 1, 1)
+                          .Build()},
+  };
+  size_t compared = 0;
+  for (const Golden& g : LoadGolden()) {
+    auto it = built.find(g.name);
+    if (it == built.end()) continue;
+    ++compared;
+    EXPECT_EQ(::testing::PrintToString(it->second), ::testing::PrintToString(g.bytes)) << g.name;
+  }
+  EXPECT_EQ(compared, built.size());
 }
 
 TEST(Golden, EveryPrefixOfGoldenFramesIsAnErrorOrAWholeDatagram) {

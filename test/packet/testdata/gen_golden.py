@@ -60,6 +60,15 @@ def frames():
     yield "frag6_first", Ether(**E) / IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(offset=0, m=1, id=0x1234567) / TCP(sport=11, dport=12, flags="A") / Raw(b"h" * 20)
     yield "frag6_later", Ether(**E) / IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(offset=20, m=0, id=0x1234567, nh=6) / Raw(b"i" * 30)
     yield "arp", Ether(src=E["src"], dst="ff:ff:ff:ff:ff:ff") / ARP(psrc=A4, pdst=B4)
+    # fb_*: the same frames as FrameBuilder calls in golden_test.cc (byte-for-byte comparison).
+    fb_syn = Ether(**E) / Dot1Q(vlan=100) / IP(src=A4, dst=B4, id=1) / TCP(sport=40000, dport=80, flags="S", seq=1000, window=64240, options=[("MSS", 1460)])
+    yield "fb_vlan_syn", fb_syn
+    yield "fb_udp", Ether(**E) / IP(src=A4, dst=B4, id=1) / UDP(sport=5353, dport=53) / Raw(bytes(range(30)))
+    yield "fb_frag6_tcp", Ether(**E) / IPv6(src=A6, dst=B6) / IPv6ExtHdrHopByHop() / IPv6ExtHdrFragment(m=1, id=0x1234567) / TCP(sport=1, dport=2, flags="A", seq=7, ack=8, window=501) / Raw(bytes(range(12)))
+    yield "fb_echo4", Ether(**E) / IP(src=A4, dst=B4, id=1) / ICMP(type=8, id=0x4242, seq=3) / Raw(bytes(range(8)))
+    yield "fb_echo6", Ether(**E) / IPv6(src=A6, dst=B6) / ICMPv6EchoRequest(id=0x1234, seq=1)
+    yield "fb_unreach4", Ether(**E) / IP(src=B4, dst=A4, id=1) / ICMP(type=3, code=13) / bytes(fb_syn[IP])
+    yield "fb_unreach6", Ether(**E) / IPv6(src=B6, dst=A6) / ICMPv6DestUnreach(code=1) / bytes((IPv6(src=A6, dst=B6) / UDP(sport=9, dport=10)))
 
 
 def l4_fields(layer, out, prefix=""):
