@@ -430,6 +430,7 @@ void TupleMergeClassifier::Finish() {
   for (const auto& t : tables_) {
     hot_.push_back(HotTable{t->mask, t->best, (uint64_t{1} << t->shard_bits) - 1, t->refs.data()});
   }
+  pipeline_ = Stats().memory_bytes >= options_.pipeline_min_bytes;
 }
 
 absl::StatusOr<std::shared_ptr<const TupleMergeClassifier>> TupleMergeClassifier::Make(
@@ -494,6 +495,10 @@ uint32_t TupleMergeClassifier::Lookup(const ClassKey& key) const {
 }
 
 void TupleMergeClassifier::LookupBatch(const ClassKey* keys, size_t n, uint32_t* out) const {
+  if (!pipeline_) {
+    for (size_t i = 0; i < n; ++i) out[i] = Lookup(keys[i]);
+    return;
+  }
   constexpr size_t kChunk = 32;
   Words k[kChunk];
   uint64_t best[kChunk];

@@ -54,6 +54,28 @@ TEST(ClassifierRandom, BuildMatchesLinearScan) {
   }
 }
 
+// The same with LookupBatch's prefetching pipeline forced on (Build turns it on only for sets
+// too large for the caches).
+TEST(ClassifierRandom, BatchPipelineMatchesLinearScanOnSmallSets) {
+  TupleMergeOptions o;
+  o.pipeline_min_bytes = 0;
+  for (uint64_t seed = 200; seed < 200u + 20 / kScale; ++seed) {
+    RuleGen gen(seed);
+    for (size_t n : {0, 1, 9, 80, 700}) {
+      std::vector<ClassRule> rules = gen.Rules(n);
+      auto c = TupleMergeClassifier::Make(rules, o);
+      ASSERT_TRUE(c.ok()) << c.status();
+      ExpectSameAsLinear(**c, rules, gen, 1500 / kScale,
+                         "pipeline seed " + std::to_string(seed) + " n " + std::to_string(n));
+      std::vector<ClassRule> add = gen.Rules(50, 100000);
+      auto next = (*c)->WithChanges(add, {});
+      ASSERT_TRUE(next.ok());
+      rules.insert(rules.end(), add.begin(), add.end());
+      ExpectSameAsLinear(**next, rules, gen, 500 / kScale, "pipeline after change");
+    }
+  }
+}
+
 TEST(ClassifierRandom, Ipv4OnlyLargerSets) {
   for (uint64_t seed = 100; seed < 100u + 6 / kScale; ++seed) {
     RuleGen gen(seed, /*ipv6=*/false);
@@ -75,6 +97,7 @@ TEST(ClassifierRandom, ExtremeTunablesStillExact) {
   opts[2].v4_grid = 32;
   opts[2].v6_grid = 128;
   opts[3].rules_per_shard = 1;
+  for (auto& o : opts) o.pipeline_min_bytes = 0;  // always exercise the batched pipeline
   for (size_t o = 0; o < opts.size(); ++o) {
     RuleGen gen(500 + o);
     std::vector<ClassRule> rules = gen.Rules(500);
