@@ -14,6 +14,12 @@
 namespace rampart::nlog {
 namespace {
 
+struct RowHash {
+  size_t operator()(const Row& r) const { return Relation::HashValues(r.data(), r.size()); }
+};
+template <typename V>
+using RowMap = absl::flat_hash_map<Row, V, RowHash>;
+
 struct ValueLess {
   bool operator()(const Value& a, const Value& b) const { return Compare(a, b) < 0; }
 };
@@ -45,13 +51,13 @@ struct Plan {
 };
 
 struct AggState {
-  absl::flat_hash_map<Row, std::map<Value, int64_t, ValueLess>> groups;
-  absl::flat_hash_map<Row, int64_t> pending;  // (group..., value) -> derivation count change
+  RowMap<std::map<Value, int64_t, ValueLess>> groups;
+  RowMap<int64_t> pending;  // (group..., value) -> derivation count change
 };
 
 struct TableState {
   std::unique_ptr<Relation> store;
-  absl::flat_hash_map<Row, int64_t> pending;  // derived tables: derivation count changes
+  RowMap<int64_t> pending;  // derived tables: derivation count changes
   std::vector<int> plans;                     // plans whose delta atom reads this table
   std::vector<int> agg_rules;                 // aggregate rules deriving this table
   bool needs_view = false;                    // some rule reads this table twice
@@ -193,16 +199,21 @@ struct Engine::Impl {
       }
       // Next positive atom: the one whose first column (the datapath / tenant by convention) is
       // bound, then the one with most bound columns, then source order.
+      // A probe that binds a whole key of the table (at most one match) goes before others.
       int best = -1, best_score = -1;
       for (size_t i = 0; i < r.body.size(); ++i) {
         const Literal& l = r.body[i];
         if (done[i] || l.kind != Literal::Kind::kAtom || l.atom.negated) continue;
         int score = 0;
+        std::vector<bool> col_bound(l.atom.args.size());
         for (size_t c = 0; c < l.atom.args.size(); ++c) {
           const Term& t = l.atom.args[c];
           bool b = t.kind == Term::Kind::kConst || (t.kind == Term::Kind::kVar && bound[t.var]);
+          col_bound[c] = b;
           if (b) score += c == 0 ? 1000 : 10;
         }
+        const std::vector<int>& key = prog.tables()[l.atom.table].key;
+        if (!key.empty() && std::all_of(key.begin(), key.end(), [&](int c) { return col_bound[c]; })) score += 5;
         if (score > best_score) {
           best = static_cast<int>(i);
           best_score = score;
@@ -369,6 +380,7 @@ struct Engine::Impl {
     for (int pi : ts.plans) {
       const Plan& p = plans[pi];
       const Atom& a = prog.rules()[p.rule].body[p.delta_literal].atom;
+      if (EmptyScan(p)) continue;
       if (!a.negated) {
         for (const auto& [row, sign] : delta) {
           if (!BindDelta(p, row.data())) continue;
@@ -377,7 +389,7 @@ struct Engine::Impl {
         continue;
       }
       // Negation: the weight of key k is [no row matches k]; group the delta by key.
-      absl::flat_hash_map<Row, int64_t> by_key;
+      RowMap<int64_t> by_key;
       Row key;
       for (const auto& [row, sign] : delta) {
         key.clear();
@@ -405,6 +417,17 @@ struct Engine::Impl {
     ts.minus.reset();
   }
 
+  // True if some positive table the plan joins is empty in the view the plan reads, so the
+  // plan derives nothing (e.g. the first transaction of a bulk load).
+  bool EmptyScan(const Plan& p) {
+    for (const Step& s : p.steps) {
+      if (s.kind != Step::Kind::kScan) continue;
+      const TableState& ts = tables[s.table];
+      if (ts.store->size() == 0 && !(s.new_view && ts.plus && ts.plus->size() > 0)) return true;
+    }
+    return false;
+  }
+
   bool BindDelta(const Plan& p, const Value* row) {
     for (const auto& [c, v] : p.delta_consts) {
       if (row[c] != v) return false;
@@ -423,7 +446,7 @@ struct Engine::Impl {
       AggState& st = aggs[ri];
       if (st.pending.empty()) continue;
       // Old aggregate of every touched group, before any change.
-      absl::flat_hash_map<Row, std::optional<Value>> before;
+      RowMap<std::optional<Value>> before;
       for (const auto& [gv, dc] : st.pending) {
         if (dc == 0) continue;
         Row g(gv.begin(), gv.end() - 1);

@@ -6,11 +6,13 @@ namespace rampart::nlog {
 
 Relation::Relation(int arity) : arity_(arity), rows_(0, Hash{this}, Eq{this}) {}
 
-uint64_t Relation::HashRow(const Value* row) const {
+uint64_t Relation::HashValues(const Value* row, size_t n) {
   uint64_t h = 0x243f6a8885a308d3ull;
-  for (int i = 0; i < arity_; ++i) h = (h ^ row[i].FastHash()) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ row[i].FastHash()) * 0x9e3779b97f4a7c15ull;
   return h ^ (h >> 31);
 }
+
+uint64_t Relation::HashRow(const Value* row) const { return HashValues(row, arity_); }
 
 uint64_t Relation::KeyHash(const Index& ix, const Value* key) {
   uint64_t h = 0x13198a2e03707344ull;
@@ -71,7 +73,9 @@ int64_t Relation::AddCount(const Value* row, int64_t delta) {
       id = static_cast<uint32_t>(counts_.size());
       values_.insert(values_.end(), row, row + arity_);
       counts_.push_back(0);
+      hashes_.push_back(0);
     }
+    hashes_[id] = HashRow(row);
     counts_[id] = delta;
     rows_.insert(id);
     for (Index& ix : indexes_) IndexInsert(ix, id);
@@ -98,7 +102,7 @@ std::vector<Row> Relation::Rows() const {
 }
 
 size_t Relation::MemoryBytes() const {
-  size_t b = sizeof(*this) + values_.capacity() * sizeof(Value) + counts_.capacity() * sizeof(int64_t) +
+  size_t b = sizeof(*this) + values_.capacity() * sizeof(Value) + counts_.capacity() * sizeof(int64_t) + hashes_.capacity() * sizeof(uint64_t) +
              free_.capacity() * sizeof(uint32_t) + rows_.capacity() * (sizeof(uint32_t) + 1);
   for (const Index& ix : indexes_) {
     b += ix.pos.capacity() * sizeof(uint32_t) +

@@ -62,6 +62,9 @@ class Relation {
   }
   std::vector<Row> Rows() const;
 
+  // Hash of a whole row as used by the row set; also a good hash for Row keys elsewhere.
+  static uint64_t HashValues(const Value* row, size_t n);
+
   size_t MemoryBytes() const;
 
  private:
@@ -76,7 +79,7 @@ class Relation {
   struct Hash {
     using is_transparent = void;
     const Relation* rel;
-    size_t operator()(uint32_t id) const { return rel->HashRow(rel->RowAt(id)); }
+    size_t operator()(uint32_t id) const { return rel->hashes_[id]; }
     size_t operator()(RowView v) const { return rel->HashRow(v.p); }
   };
   struct Eq {
@@ -89,6 +92,7 @@ class Relation {
       return true;
     }
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(RowView a, RowView b) const { return Same(a.p, b.p); }
     bool operator()(uint32_t a, RowView b) const { return Same(rel->RowAt(a), b.p); }
     bool operator()(RowView a, uint32_t b) const { return Same(a.p, rel->RowAt(b)); }
   };
@@ -102,6 +106,7 @@ class Relation {
   int arity_;
   std::vector<Value> values_;
   std::vector<int64_t> counts_;
+  std::vector<uint64_t> hashes_;  // by row id: HashRow, so rehashing the set reads no rows
   std::vector<uint32_t> free_;
   absl::flat_hash_set<uint32_t, Hash, Eq> rows_;
   std::vector<Index> indexes_;

@@ -1,7 +1,8 @@
 #include "nlog/value.h"
 
 #include <cstdio>
-#include <deque>
+#include <atomic>
+#include <cstdlib>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
@@ -10,26 +11,36 @@
 namespace rampart::nlog {
 namespace {
 
-// Process-wide string interner. Strings live in a deque (stable addresses) and are never freed.
+// Process-wide string interner. Strings live in fixed-size chunks that never move, so Get()
+// needs no lock: an id is only known to a thread after Intern() published its string.
 class Interner {
  public:
   uint64_t Intern(std::string_view s) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = ids_.find(s);
     if (it != ids_.end()) return it->second;
-    strings_.emplace_back(s);
-    uint64_t id = strings_.size() - 1;
-    ids_.emplace(std::string_view(strings_.back()), id);
+    uint64_t id = next_++;
+    if (id >= (uint64_t{kMaxChunks} << kChunkBits)) std::abort();  // 2^32 distinct strings
+    std::string* chunk = chunks_[id >> kChunkBits].load(std::memory_order_relaxed);
+    if (chunk == nullptr) {
+      chunk = new std::string[size_t{1} << kChunkBits];
+      chunks_[id >> kChunkBits].store(chunk, std::memory_order_release);
+    }
+    chunk[id & kChunkMask] = std::string(s);
+    ids_.emplace(std::string_view(chunk[id & kChunkMask]), id);
     return id;
   }
-  std::string_view Get(uint64_t id) {
-    std::lock_guard<std::mutex> l(mu_);
-    return strings_[id];
+  std::string_view Get(uint64_t id) const {
+    return chunks_[id >> kChunkBits].load(std::memory_order_acquire)[id & kChunkMask];
   }
 
  private:
+  static constexpr int kChunkBits = 12;
+  static constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
+  static constexpr size_t kMaxChunks = size_t{1} << 20;
   std::mutex mu_;
-  std::deque<std::string> strings_;
+  uint64_t next_ = 0;
+  std::atomic<std::string*> chunks_[kMaxChunks] = {};
   absl::flat_hash_map<std::string_view, uint64_t> ids_;
 };
 
