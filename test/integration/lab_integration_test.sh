@@ -37,6 +37,8 @@ check "two hosts in status" test "$("$LAB" status | grep -c '^host ')" -eq 2
 check "four vms in status" test "$("$LAB" status | grep -c '^vm ')" -eq 4
 check "br-int is fail_mode=secure" \
   test "$("$LAB" host exec h1 -- ovs-vsctl get Bridge br-int fail_mode)" = secure
+check "host exec exports the OVS sockets" \
+  test "$("$LAB" host exec h2 -- sh -c 'echo $RAMPART_LAB_HOST $RAMPART_OVSDB_SOCK')" = "h2 $RAMPART_LAB_DIR/hosts/h2/db.sock"
 check "iface-id set" \
   test "$("$LAB" host exec h2 -- ovs-vsctl get Interface vm-b1 external_ids:iface-id | tr -d '"')" = b1
 
