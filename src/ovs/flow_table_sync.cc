@@ -98,6 +98,7 @@ std::vector<FlowMod> DiffFlows(const std::map<FlowKey, Flow>& installed,
       // Strict delete restricted to our cookie, so a flow someone else put at the same key in
       // the meantime survives.
       deletes.push_back(MakeMod(FlowModCommand::kDeleteStrict, flow, owner_mask));
+      deletes.back().flow.instructions = Instructions{};  // not needed to delete
     }
   }
   for (const auto& [key, flow] : desired) {

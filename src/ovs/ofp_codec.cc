@@ -348,10 +348,7 @@ void EncodeFlowModBody(const FlowMod& fm, Writer& w, std::vector<uint8_t>& out) 
   w.U16(fm.flags);
   w.Zeros(2);
   EncodeMatch(fm.flow.match, out);
-  if (fm.command == FlowModCommand::kAdd || fm.command == FlowModCommand::kModify ||
-      fm.command == FlowModCommand::kModifyStrict) {
-    EncodeInstructions(fm.flow.instructions, out);
-  }
+  EncodeInstructions(fm.flow.instructions, out);  // ignored by the switch for deletes
 }
 
 void EncodePort(const Port& p, Writer& w) {
@@ -359,8 +356,8 @@ void EncodePort(const Port& p, Writer& w) {
   w.Zeros(4);
   w.Bytes(p.hw_addr.data(), 6);
   w.Zeros(2);
-  char name[16] = {};
-  std::copy_n(p.name.data(), std::min<size_t>(p.name.size(), 15), name);
+  char name[16] = {};  // NUL-terminated unless all 16 bytes are used
+  std::copy_n(p.name.data(), std::min<size_t>(p.name.size(), 16), name);
   w.Bytes(reinterpret_cast<const uint8_t*>(name), 16);
   w.U32(p.config);
   w.U32(p.state);

@@ -166,7 +166,7 @@ struct PortDescRequest {
 struct Port {
   uint32_t port_no = 0;
   Mac hw_addr{};
-  std::string name;  // up to 15 characters
+  std::string name;  // up to 16 bytes on the wire (15 + NUL in practice)
   uint32_t config = 0;
   uint32_t state = 0;
   uint32_t curr = 0;
