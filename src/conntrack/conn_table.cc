@@ -25,7 +25,7 @@ namespace {
 constexpr uint64_t kSec = 1000000000ull;
 constexpr uint64_t kFlowHashSeed = 0x5bd1e9955bd1e995ull;
 constexpr size_t kReclaimBudget = 256;  // records examined to reclaim an expired one at the limit
-constexpr size_t kBatch = 16;
+constexpr size_t kBatch = 32;
 
 enum class PktKind : uint8_t { kTrack, kIcmpError, kUntracked, kUnparsed };
 
@@ -189,40 +189,6 @@ bool ConnFilter::Matches(const ConnKey& k) const {
 
 // ---------------------------------------------------------------- Impl: index and records
 
-int ConnTable::Impl::MatchRef(uint32_t ref, const LKey& k) const {
-  if (ref & kV6Bit) {
-    if (k.family != 6) return 0;
-    const auto& r = v6[ref & ~kV6Bit];
-    if (r.b.proto != k.proto) return 0;
-    if (r.src == k.src && r.dst == k.dst && r.b.sport == k.sport && r.b.dport == k.dport) return 1;
-    if (r.src == k.dst && r.dst == k.src && r.b.sport == k.dport && r.b.dport == k.sport) return 2;
-    return 0;
-  }
-  if (k.family != 4) return 0;
-  const auto& r = v4[ref];
-  if (r.b.proto != k.proto) return 0;
-  const uint32_t s = k.src.V4Addr(), d = k.dst.V4Addr();
-  if (r.src == s && r.dst == d && r.b.sport == k.sport && r.b.dport == k.dport) return 1;
-  if (r.src == d && r.dst == s && r.b.sport == k.dport && r.b.dport == k.sport) return 2;
-  return 0;
-}
-
-int64_t ConnTable::Impl::FindSlot(const LKey& k, uint32_t h32, int* orient) const {
-  uint32_t p = Home(h32);
-  for (;;) {
-    const uint64_t s = slots[p];
-    if (s == kEmptySlot) return -1;
-    if (H32(s) == h32) {
-      int m = MatchRef(static_cast<uint32_t>(s), k);
-      if (m) {
-        *orient = m;
-        return p;
-      }
-    }
-    if (++p == nslots) p = 0;
-  }
-}
-
 LKey ConnTable::Impl::KeyOfRef(uint32_t ref) const {
   LKey k;
   const RecBody& b = Body(ref);
@@ -258,11 +224,6 @@ int64_t ConnTable::Impl::FindSlotOfRef(uint32_t ref) const {
     if (static_cast<uint32_t>(s) == ref) return p;
     if (++p == nslots) p = 0;
   }
-}
-
-bool ConnTable::Impl::Expired(const RecBody& b, uint64_t now_ns) const {
-  return now_ns > b.last_seen_ns &&
-         now_ns - b.last_seen_ns > opt.timeouts.ns[b.state];
 }
 
 void ConnTable::Impl::RemoveAtSlot(int64_t pos, bool release_budget, bool expired) {

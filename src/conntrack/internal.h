@@ -190,6 +190,46 @@ struct ConnTable::Impl {
   ConnInfo Decode(uint32_t ref) const;
 };
 
+// Hot lookup helpers, inline for the per-packet path.
+inline int ConnTable::Impl::MatchRef(uint32_t ref, const ct_internal::LKey& k) const {
+  if (ref & ct_internal::kV6Bit) {
+    if (k.family != 6) return 0;
+    const auto& r = v6[ref & ~ct_internal::kV6Bit];
+    if (r.b.proto != k.proto) return 0;
+    if (r.src == k.src && r.dst == k.dst && r.b.sport == k.sport && r.b.dport == k.dport) return 1;
+    if (r.src == k.dst && r.dst == k.src && r.b.sport == k.dport && r.b.dport == k.sport) return 2;
+    return 0;
+  }
+  if (k.family != 4) return 0;
+  const auto& r = v4[ref];
+  if (r.b.proto != k.proto) return 0;
+  const uint32_t s = k.src.V4Addr(), d = k.dst.V4Addr();
+  if (r.src == s && r.dst == d && r.b.sport == k.sport && r.b.dport == k.dport) return 1;
+  if (r.src == d && r.dst == s && r.b.sport == k.dport && r.b.dport == k.sport) return 2;
+  return 0;
+}
+
+inline int64_t ConnTable::Impl::FindSlot(const ct_internal::LKey& k, uint32_t h32, int* orient) const {
+  uint32_t p = Home(h32);
+  for (;;) {
+    const uint64_t s = slots[p];
+    if (s == ct_internal::kEmptySlot) return -1;
+    if (static_cast<uint32_t>(s >> 32) == h32) {
+      int m = MatchRef(static_cast<uint32_t>(s), k);
+      if (m) {
+        *orient = m;
+        return p;
+      }
+    }
+    if (++p == nslots) p = 0;
+  }
+}
+
+inline bool ConnTable::Impl::Expired(const ct_internal::RecBody& b, uint64_t now_ns) const {
+  return now_ns > b.last_seen_ns &&
+         now_ns - b.last_seen_ns > opt.timeouts.ns[b.state];
+}
+
 }  // namespace rampart
 
 #endif  // RAMPART_CONNTRACK_INTERNAL_H_
