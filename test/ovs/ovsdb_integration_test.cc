@@ -12,6 +12,7 @@
 
 #include "ovs/ovsdb_client.h"
 #include "ovs/ovsdb_vswitch.h"
+#include "test/ovs/ovsdb_vswitch_conformance.h"
 
 namespace rampart::ovs {
 namespace {
@@ -205,6 +206,15 @@ TEST_F(OvsdbIntegration, PortOnMissingOrOtherBridgeIsRefused) {
   EXPECT_EQ(db_->DeletePort("br-int", "p2").code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(db_->DeleteBridge("br-two").ok());
   EXPECT_EQ(Vsctl("list-br"), "br-int");
+}
+
+TEST_F(OvsdbIntegration, VswitchDbHonoursTheVswitchContract) {
+  testing::RunVswitchConformance(*db_, [](const std::string& name) {
+    ASSERT_EQ(Sh("ip -n " + g_ns + " link add " + name + " type veth peer name " + name + "-p && ip -n " +
+                 g_ns + " link set " + name + " up"),
+              0);
+  });
+  Sh("ip -n " + g_ns + " link del pc-sys 2>/dev/null");
 }
 
 TEST_F(OvsdbIntegration, ReconnectsAfterServerRestartAndResyncsMonitor) {
