@@ -100,7 +100,8 @@ struct ParsedPacket {
   Ip src;
   Ip dst;
   uint16_t l3_len = 0;              // IP header + payload per the IP length field(s)
-  uint16_t l4_offset = 0;           // from the start of the frame; valid if has_l4
+  uint16_t l4_offset = 0;           // from the start of the frame; valid if has_l4 (for a later
+                                    // fragment or another protocol: where the IP payload starts)
 
   // Fragments. A "later fragment" (offset != 0) has no L4 header: has_l4 is false.
   bool is_fragment = false;
@@ -113,15 +114,17 @@ struct ParsedPacket {
   bool has_l4 = false;
   uint16_t sport = 0;               // TCP/UDP ports. ICMP: see icmp_* below
   uint16_t dport = 0;
-  uint16_t l4_payload_len = 0;      // bytes after the L4 header (per IP length)
+  uint16_t l4_payload_len = 0;      // bytes after the L4 header (per IP length; UDP: UDP length;
+                                    // a first fragment: what this fragment holds)
 
   uint8_t tcp_flags = 0;
   uint32_t tcp_seq = 0;
   uint32_t tcp_ack = 0;
   uint16_t tcp_window = 0;          // raw, unscaled
-  uint8_t tcp_wscale = 0xff;        // window-scale option value; 0xff when absent (only on SYN)
+  uint8_t tcp_wscale = 0xff;        // window-scale option value; 0xff when absent (only on SYN;
+                                    // values over 14 are stored as 14, RFC 7323)
   bool tcp_sack_permitted = false;
-  uint16_t tcp_mss = 0;             // 0 when absent
+  uint16_t tcp_mss = 0;             // 0 when absent (options are read on SYN segments only)
 
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
