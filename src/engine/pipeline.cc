@@ -226,7 +226,9 @@ class BatchRunner {
         }
         return Finish(i, Verdict::kDrop, Reason::kRuleDrop, r.verdict.rule_id);
       case TrackKind::kInvalid:
-        return Finish(i, Verdict::kDrop, ReasonOf(r.invalid), kNoRuleId);
+        Finish(i, Verdict::kDrop, ReasonOf(r.invalid), kNoRuleId);
+        if (p.is_fragment) RecordFragment(i);  // its later fragments are dropped with it
+        return;
       case TrackKind::kNew:
       case TrackKind::kUntracked:
         if (s.flow_hash == 0) s.flow_hash = SymmetricFlowHash(p);
