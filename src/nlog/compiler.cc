@@ -25,10 +25,18 @@ struct Token {
   SourcePos pos;
 };
 
-class ParseError {
- public:
+struct ParseError {
   SourcePos pos;
   std::string msg;
+};
+
+// Returned by return Fail(): converts to a default value of any return type, so an error path reads
+// `return Fail(pos, "...");`. The first error is kept; callers stop at the next check.
+struct Failed {
+  template <typename T>
+  operator T() const {
+    return T{};
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -188,15 +196,22 @@ class Parser {
   }
 
  private:
-  const Token& Peek(int k = 0) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
+  const Token& Peek(int k = 0) const { return error_ ? t_.back() : t_[std::min(p_ + k, t_.size() - 1)]; }
   Token Next() {
     Token t = Peek();
     if (p_ < t_.size() - 1) ++p_;
     return t;
   }
-  [[noreturn]] void Fail(const Token& t, const std::string& msg) {
-    throw ParseError{t.pos, msg};
+  Failed Fail(const Token& t, const std::string& msg) {
+    if (!error_) error_ = ParseError{t.pos, msg};
+    return {};
   }
+
+ public:
+  const std::optional<ParseError>& error() const { return error_; }
+
+ private:
+  std::optional<ParseError> error_;
   static std::string Describe(const Token& t) {
     switch (t.kind) {
       case Tok::kEnd: return "end of input";
@@ -208,11 +223,11 @@ class Parser {
     return Peek(k).kind == Tok::kPunct && Peek(k).text == p;
   }
   void Expect(const std::string& p, const char* what) {
-    if (!IsPunct(p)) Fail(Peek(), absl::StrCat("expected '", p, "' ", what, ", found ", Describe(Peek())));
+    if (!IsPunct(p)) return (void)Fail(Peek(), absl::StrCat("expected '", p, "' ", what, ", found ", Describe(Peek())));
     Next();
   }
   Token ExpectIdent(const char* what) {
-    if (Peek().kind != Tok::kIdent) Fail(Peek(), absl::StrCat("expected ", what, ", found ", Describe(Peek())));
+    if (Peek().kind != Tok::kIdent) return Fail(Peek(), absl::StrCat("expected ", what, ", found ", Describe(Peek())));
     return Next();
   }
 
@@ -222,9 +237,9 @@ class Parser {
     tb.pos = k.pos;
     tb.kind = k.text == "input" ? TableKind::kInput : k.text == "internal" ? TableKind::kInternal : TableKind::kOutput;
     Token kw = ExpectIdent("'table'");
-    if (kw.text != "table") Fail(kw, "expected 'table' after '" + k.text + "'");
+    if (kw.text != "table") return Fail(kw, "expected 'table' after '" + k.text + "'");
     Token name = ExpectIdent("a table name");
-    if (!IsTableName(name.text)) Fail(name, "table name '" + name.text + "' must start with an upper-case letter");
+    if (!IsTableName(name.text)) return Fail(name, "table name '" + name.text + "' must start with an upper-case letter");
     tb.name = name.text;
     tb.pos = name.pos;
     Expect("(", "after the table name");
@@ -290,7 +305,7 @@ class Parser {
     RawRule r;
     const Token& h = Peek();
     if (h.kind != Tok::kIdent || !IsTableName(h.text)) {
-      Fail(h, "expected a table declaration or a rule (whose head is a table name starting with an upper-case letter), found " +
+      return Fail(h, "expected a table declaration or a rule (whose head is a table name starting with an upper-case letter), found " +
                   Describe(h));
     }
     r.pos = h.pos;
@@ -315,7 +330,7 @@ class Parser {
     l.pos = Peek().pos;
     if (Peek().kind == Tok::kIdent && Peek().text == "not") {
       Next();
-      if (Peek().kind != Tok::kIdent || !IsTableName(Peek().text)) Fail(Peek(), "expected a table after 'not'");
+      if (Peek().kind != Tok::kIdent || !IsTableName(Peek().text)) return Fail(Peek(), "expected a table after 'not'");
       l.kind = RawLit::Kind::kAtom;
       l.atom = ParseAtom(false);
       l.atom.negated = true;
@@ -365,7 +380,7 @@ class Parser {
       if (neg) Next();
       Token n = Next();
       std::string digits = (neg ? "-" : "") + n.text;
-      if (!absl::SimpleAtoi(digits, &e.i)) Fail(n, "integer literal " + digits + " does not fit in 64 bits");
+      if (!absl::SimpleAtoi(digits, &e.i)) return Fail(n, "integer literal " + digits + " does not fit in 64 bits");
       e.kind = RawExpr::Kind::kInt;
       return e;
     }
@@ -381,7 +396,7 @@ class Parser {
       return inner;
     }
     if (t.kind == Tok::kIdent) {
-      if (IsTableName(t.text)) Fail(t, "table '" + t.text + "' cannot be used as a value (variables start with a lower-case letter)");
+      if (IsTableName(t.text)) return Fail(t, "table '" + t.text + "' cannot be used as a value (variables start with a lower-case letter)");
       Token id = Next();
       if (id.text == "true" || id.text == "false") {
         e.kind = RawExpr::Kind::kBool;
@@ -411,7 +426,7 @@ class Parser {
       e.s = id.text;
       return e;
     }
-    Fail(t, "expected a value, variable or function call, found " + Describe(t));
+    return Fail(t, "expected a value, variable or function call, found " + Describe(t));
   }
 
   std::vector<Token> t_;
@@ -432,45 +447,52 @@ class Compiler {
     if (!toks.ok()) return toks.status();
     std::vector<RawTable> tables;
     std::vector<RawRule> rules;
-    try {
-      Parser(std::move(*toks)).Parse(&tables, &rules);
-      prog_.name_ = std::string(name_);
-      for (const RawTable& t : tables) DeclareTable(t);
-      for (const RawRule& r : rules) prog_.rules_.push_back(CheckRule(r));
-      Order();
-    } catch (const ParseError& e) {
-      return absl::InvalidArgumentError(absl::StrCat(name_, ":", e.pos.line, ":", e.pos.column, ": ", e.msg));
+    Parser parser(std::move(*toks));
+    parser.Parse(&tables, &rules);
+    if (parser.error()) error_ = parser.error();
+    prog_.name_ = std::string(name_);
+    for (size_t i = 0; i < tables.size() && !failed(); ++i) DeclareTable(tables[i]);
+    for (size_t i = 0; i < rules.size() && !failed(); ++i) prog_.rules_.push_back(CheckRule(rules[i]));
+    if (!failed()) Order();
+    if (failed()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name_, ":", error_->pos.line, ":", error_->pos.column, ": ", error_->msg));
     }
     return std::move(prog_);
   }
 
  private:
-  [[noreturn]] void Fail(SourcePos pos, const std::string& msg) { throw ParseError{pos, msg}; }
+  Failed Fail(SourcePos pos, const std::string& msg) {
+    if (!error_) error_ = ParseError{pos, msg};
+    return {};
+  }
+  bool failed() const { return error_.has_value(); }
+  std::optional<ParseError> error_;
 
   void DeclareTable(const RawTable& rt) {
-    if (prog_.TableIndex(rt.name) >= 0) Fail(rt.pos, "table '" + rt.name + "' is declared twice");
+    if (prog_.TableIndex(rt.name) >= 0) return (void)Fail(rt.pos, "table '" + rt.name + "' is declared twice");
     TableDecl d;
     d.name = rt.name;
     d.kind = rt.kind;
     d.pos = rt.pos;
     for (const RawColumn& c : rt.columns) {
       for (const Column& o : d.columns) {
-        if (o.name == c.name) Fail(c.pos, "column '" + c.name + "' appears twice in table '" + rt.name + "'");
+        if (o.name == c.name) return (void)Fail(c.pos, "column '" + c.name + "' appears twice in table '" + rt.name + "'");
       }
       auto ty = ParseTypeName(c.type);
-      if (!ty) Fail(c.type_pos, "unknown type '" + c.type + "' (types: int, string, bool, ip, prefix, mac)");
+      if (!ty) return (void)Fail(c.type_pos, "unknown type '" + c.type + "' (types: int, string, bool, ip, prefix, mac)");
       d.columns.push_back({c.name, *ty});
     }
     if (rt.has_key && rt.kind != TableKind::kInput) {
-      Fail(rt.pos, "key(...) is only supported on input tables (table '" + rt.name + "')");
+      return (void)Fail(rt.pos, "key(...) is only supported on input tables (table '" + rt.name + "')");
     }
     for (const auto& [k, pos] : rt.key) {
       int idx = -1;
       for (size_t i = 0; i < d.columns.size(); ++i) {
         if (d.columns[i].name == k) idx = static_cast<int>(i);
       }
-      if (idx < 0) Fail(pos, "key column '" + k + "' is not a column of table '" + rt.name + "'");
-      if (std::find(d.key.begin(), d.key.end(), idx) != d.key.end()) Fail(pos, "key column '" + k + "' listed twice");
+      if (idx < 0) return (void)Fail(pos, "key column '" + k + "' is not a column of table '" + rt.name + "'");
+      if (std::find(d.key.begin(), d.key.end(), idx) != d.key.end()) return (void)Fail(pos, "key column '" + k + "' listed twice");
       d.key.push_back(idx);
     }
     table_ids_[d.name] = static_cast<int>(prog_.tables_.size());
@@ -479,7 +501,10 @@ class Compiler {
 
   int LookupTable(const std::string& name, SourcePos pos) {
     int id = prog_.TableIndex(name);
-    if (id < 0) Fail(pos, "unknown table '" + name + "'");
+    if (id < 0) {
+      Fail(pos, "unknown table '" + name + "'");
+      return -1;
+    }
     return id;
   }
 
@@ -506,7 +531,7 @@ class Compiler {
     if (!vars_[v].type) {
       vars_[v].type = t;
     } else if (*vars_[v].type != t) {
-      Fail(pos, absl::StrCat("type mismatch: variable '", vars_[v].name, "' is ", TypeName(*vars_[v].type),
+      return (void)Fail(pos, absl::StrCat("type mismatch: variable '", vars_[v].name, "' is ", TypeName(*vars_[v].type),
                              " but ", where, " is ", TypeName(t)));
     }
   }
@@ -514,22 +539,22 @@ class Compiler {
   Value ConstFor(const RawExpr& e, Type want, const std::string& where) {
     switch (e.kind) {
       case RawExpr::Kind::kInt:
-        if (want != Type::kInt) Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got an int literal"));
+        if (want != Type::kInt) return Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got an int literal"));
         return Value::Int(e.i);
       case RawExpr::Kind::kBool:
-        if (want != Type::kBool) Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got a bool literal"));
+        if (want != Type::kBool) return Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got a bool literal"));
         return Value::Bool(e.i != 0);
       case RawExpr::Kind::kString: {
         if (want == Type::kInt || want == Type::kBool) {
-          Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got a string literal"));
+          return Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(want), ", got a string literal"));
         }
         auto v = Value::Parse(want, e.s);
-        if (!v) Fail(e.pos, absl::StrCat("\"", e.s, "\" is not a valid ", TypeName(want), " literal (", where, ")"));
+        if (!v) return Fail(e.pos, absl::StrCat("\"", e.s, "\" is not a valid ", TypeName(want), " literal (", where, ")"));
         return *v;
       }
       default: break;
     }
-    Fail(e.pos, "expected a literal");
+    return Fail(e.pos, "expected a literal");
   }
 
   static bool IsLiteral(const RawExpr& e) {
@@ -568,10 +593,10 @@ class Compiler {
         return x;
       }
       case RawExpr::Kind::kWildcard:
-        Fail(e.pos, "'_' may only be used as an argument of a table");
+        return Fail(e.pos, "'_' may only be used as an argument of a table");
       case RawExpr::Kind::kVar: {
         int v = VarId(e);
-        if (!vars_[v].bound) Fail(e.pos, "unbound variable '" + e.s + "'");
+        if (!vars_[v].bound) return Fail(e.pos, "unbound variable '" + e.s + "'");
         x.kind = Expr::Kind::kVar;
         x.var = v;
         x.type = *vars_[v].type;
@@ -583,7 +608,7 @@ class Compiler {
         for (const RawExpr& a : e.args) {
           x.args.push_back(CheckExpr(a, Type::kInt));
           if (x.args.back().type != Type::kInt) {
-            Fail(a.pos, absl::StrCat("type mismatch: '", e.s, "' needs int operands, got ", TypeName(x.args.back().type)));
+            return Fail(a.pos, absl::StrCat("type mismatch: '", e.s, "' needs int operands, got ", TypeName(x.args.back().type)));
           }
         }
         x.type = Type::kInt;
@@ -591,7 +616,7 @@ class Compiler {
       }
       case RawExpr::Kind::kCall: return CheckCall(e);
     }
-    Fail(e.pos, "bad expression");
+    return Fail(e.pos, "bad expression");
   }
 
   Expr CheckCall(const RawExpr& e) {
@@ -600,9 +625,9 @@ class Compiler {
     x.kind = Expr::Kind::kCall;
     const std::string& f = e.s;
     auto arity = [&](size_t n) {
-      if (e.args.size() != n) {
-        Fail(e.pos, absl::StrCat("function '", f, "' takes ", n, " argument", n == 1 ? "" : "s", ", got ", e.args.size()));
-      }
+      if (e.args.size() == n) return true;
+      Fail(e.pos, absl::StrCat("function '", f, "' takes ", n, " argument", n == 1 ? "" : "s", ", got ", e.args.size()));
+      return false;
     };
     auto arg = [&](size_t i, std::optional<Type> want, std::initializer_list<Type> allowed) {
       Expr a = CheckExpr(e.args[i], want);
@@ -612,12 +637,12 @@ class Compiler {
         Fail(e.args[i].pos, absl::StrCat("type mismatch: argument ", i + 1, " of '", f, "' must be ", names, ", got ",
                                          TypeName(a.type)));
       }
-      x.args.push_back(std::move(a));
+      x.args.push_back(std::move(a));  // kept on error too, so argument positions stay valid
     };
     // Literal constructors, evaluated at compile time.
     if (f == "ip" || f == "mac" || (f == "prefix" && e.args.size() == 1)) {
-      arity(1);
-      if (e.args[0].kind != RawExpr::Kind::kString) Fail(e.args[0].pos, "'" + f + "(...)' takes a string literal");
+      if (!arity(1)) return x;
+      if (e.args[0].kind != RawExpr::Kind::kString) return Fail(e.args[0].pos, "'" + f + "(...)' takes a string literal");
       Type t = f == "ip" ? Type::kIp : f == "mac" ? Type::kMac : Type::kPrefix;
       x.kind = Expr::Kind::kConst;
       x.constant = ConstFor(e.args[0], t, "the argument of " + f + "()");
@@ -625,7 +650,7 @@ class Compiler {
       return x;
     }
     if (f == "prefix_contains") {
-      arity(2);
+      if (!arity(2)) return x;
       x.fn = Builtin::kPrefixContains;
       arg(0, Type::kPrefix, {Type::kPrefix});
       std::optional<Type> want;
@@ -633,52 +658,52 @@ class Compiler {
       arg(1, want, {Type::kIp, Type::kPrefix});
       x.type = Type::kBool;
     } else if (f == "network" || f == "broadcast" || f == "length") {
-      arity(1);
+      if (!arity(1)) return x;
       x.fn = f == "network" ? Builtin::kNetwork : f == "broadcast" ? Builtin::kBroadcast : Builtin::kLength;
       arg(0, Type::kPrefix, {Type::kPrefix});
       x.type = f == "length" ? Type::kInt : Type::kIp;
     } else if (f == "prefix") {
-      arity(2);
+      if (!arity(2)) return x;
       x.fn = Builtin::kMakePrefix;
       arg(0, Type::kIp, {Type::kIp});
       arg(1, Type::kInt, {Type::kInt});
       x.type = Type::kPrefix;
     } else if (f == "ip_add") {
-      arity(2);
+      if (!arity(2)) return x;
       x.fn = Builtin::kIpAdd;
       arg(0, Type::kIp, {Type::kIp});
       arg(1, Type::kInt, {Type::kInt});
       x.type = Type::kIp;
     } else if (f == "is_v4") {
-      arity(1);
+      if (!arity(1)) return x;
       x.fn = Builtin::kIsV4;
       arg(0, std::nullopt, {Type::kIp, Type::kPrefix});
       x.type = Type::kBool;
     } else if (f == "hash" || f == "concat") {
-      if (e.args.empty()) Fail(e.pos, "function '" + f + "' needs at least one argument");
+      if (e.args.empty()) return Fail(e.pos, "function '" + f + "' needs at least one argument");
       x.fn = f == "hash" ? Builtin::kHash : Builtin::kConcat;
       for (const RawExpr& a : e.args) x.args.push_back(CheckExpr(a, std::nullopt));
       x.type = f == "hash" ? Type::kInt : Type::kString;
     } else if (f == "to_string") {
-      arity(1);
+      if (!arity(1)) return x;
       x.fn = Builtin::kToString;
       x.args.push_back(CheckExpr(e.args[0], std::nullopt));
       x.type = Type::kString;
     } else if (f == "min" || f == "max") {
-      if (e.args.size() == 1) Fail(e.pos, "aggregate '" + f + "(x)' is only allowed in a rule head; use " + f + "(a, b) for two values");
-      arity(2);
+      if (e.args.size() == 1) return Fail(e.pos, "aggregate '" + f + "(x)' is only allowed in a rule head; use " + f + "(a, b) for two values");
+      if (!arity(2)) return x;
       x.fn = f == "min" ? Builtin::kMin2 : Builtin::kMax2;
       x.args.push_back(CheckExpr(e.args[0], std::nullopt));
       x.args.push_back(CheckExpr(e.args[1], x.args[0].type));
       if (x.args[0].type != x.args[1].type) {
-        Fail(e.args[1].pos, absl::StrCat("type mismatch: arguments of '", f, "' are ", TypeName(x.args[0].type), " and ",
+        return Fail(e.args[1].pos, absl::StrCat("type mismatch: arguments of '", f, "' are ", TypeName(x.args[0].type), " and ",
                                          TypeName(x.args[1].type)));
       }
       x.type = x.args[0].type;
     } else if (f == "count") {
-      Fail(e.pos, "aggregate 'count(x)' is only allowed in a rule head");
+      return Fail(e.pos, "aggregate 'count(x)' is only allowed in a rule head");
     } else {
-      Fail(e.pos, "unknown function '" + f + "'");
+      return Fail(e.pos, "unknown function '" + f + "'");
     }
     return x;
   }
@@ -688,7 +713,7 @@ class Compiler {
     Term term;
     std::string where = absl::StrCat("column '", t.columns[col].name, "' of ", t.name);
     if (e.kind == RawExpr::Kind::kWildcard) {
-      if (head) Fail(e.pos, "'_' is not allowed in a rule head");
+      if (head) return Fail(e.pos, "'_' is not allowed in a rule head");
       term.kind = Term::Kind::kWildcard;
       return term;
     }
@@ -708,24 +733,25 @@ class Compiler {
     if (e.kind == RawExpr::Kind::kCall && (e.s == "ip" || e.s == "mac" || e.s == "prefix") && e.args.size() == 1) {
       Expr c = CheckCall(e);
       if (c.type != t.columns[col].type) {
-        Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(t.columns[col].type), ", got ", TypeName(c.type)));
+        return Fail(e.pos, absl::StrCat("type mismatch: ", where, " is ", TypeName(t.columns[col].type), ", got ", TypeName(c.type)));
       }
       term.kind = Term::Kind::kConst;
       term.constant = c.constant;
       return term;
     }
-    Fail(e.pos, std::string("arguments of a table must be variables, '_' or literals; bind expressions with 'v = ...' first") +
+    return Fail(e.pos, std::string("arguments of a table must be variables, '_' or literals; bind expressions with 'v = ...' first") +
                     (head ? "" : ""));
   }
 
   Atom CheckAtom(const RawAtom& ra, bool positive) {
     Atom a;
     a.table = LookupTable(ra.table, ra.pos);
+    if (a.table < 0) return a;
     a.negated = ra.negated;
     a.pos = ra.pos;
     const TableDecl& t = prog_.tables_[a.table];
     if (ra.args.size() != t.columns.size()) {
-      Fail(ra.pos, absl::StrCat("table '", t.name, "' has ", t.columns.size(), " columns, got ", ra.args.size(), " arguments"));
+      return Fail(ra.pos, absl::StrCat("table '", t.name, "' has ", t.columns.size(), " columns, got ", ra.args.size(), " arguments"));
     }
     for (size_t i = 0; i < ra.args.size(); ++i) a.args.push_back(AtomTerm(ra.args[i], t, i, positive, false));
     return a;
@@ -737,10 +763,11 @@ class Compiler {
     Rule r;
     r.pos = rr.pos;
     r.head_table = LookupTable(rr.head.table, rr.head.pos);
+    if (r.head_table < 0) return r;
     const TableDecl& ht = prog_.tables_[r.head_table];
-    if (ht.kind == TableKind::kInput) Fail(rr.head.pos, "rule derives input table '" + ht.name + "'; only internal and output tables have rules");
+    if (ht.kind == TableKind::kInput) return Fail(rr.head.pos, "rule derives input table '" + ht.name + "'; only internal and output tables have rules");
     if (rr.head.args.size() != ht.columns.size()) {
-      Fail(rr.head.pos, absl::StrCat("table '", ht.name, "' has ", ht.columns.size(), " columns, got ", rr.head.args.size(), " in the rule head"));
+      return Fail(rr.head.pos, absl::StrCat("table '", ht.name, "' has ", ht.columns.size(), " columns, got ", rr.head.args.size(), " in the rule head"));
     }
     // 1. Positive atoms bind variables.
     std::vector<std::optional<Literal>> lits(rr.body.size());
@@ -754,6 +781,7 @@ class Compiler {
         lits[i] = std::move(l);
       }
     }
+    if (failed()) return r;
     // 2. Assignments bind variables, in dependency order.
     for (bool progress = true; progress;) {
       progress = false;
@@ -782,6 +810,7 @@ class Compiler {
         }
       }
     }
+    if (failed()) return r;
     // 3. Everything else needs bound variables.
     for (size_t i = 0; i < rr.body.size(); ++i) {
       if (lits[i]) continue;
@@ -791,7 +820,7 @@ class Compiler {
       if (rl.kind == RawLit::Kind::kAtom) {
         for (const RawExpr& a : rl.atom.args) {
           if (a.kind == RawExpr::Kind::kVar && (!var_ids_.count(a.s) || !vars_[var_ids_[a.s]].bound)) {
-            Fail(a.pos, "unbound variable '" + a.s + "' in negation 'not " + rl.atom.table +
+            return Fail(a.pos, "unbound variable '" + a.s + "' in negation 'not " + rl.atom.table +
                             "(...)': every variable of a negated table must be bound by a positive table or an assignment (use '_' for don't-care)");
           }
         }
@@ -814,18 +843,19 @@ class Compiler {
           l.rhs = CheckExpr(rl.rhs, l.lhs.type);
         }
         if (l.lhs.type != l.rhs.type) {
-          Fail(rl.pos, absl::StrCat("type mismatch: cannot compare ", TypeName(l.lhs.type), " with ", TypeName(l.rhs.type)));
+          return Fail(rl.pos, absl::StrCat("type mismatch: cannot compare ", TypeName(l.lhs.type), " with ", TypeName(l.rhs.type)));
         }
       } else {
         RequireBound(rl.lhs);
         l.kind = Literal::Kind::kTest;
         l.lhs = CheckExpr(rl.lhs, std::nullopt);
         if (l.lhs.type != Type::kBool) {
-          Fail(rl.pos, absl::StrCat("a condition must be bool, this expression is ", TypeName(l.lhs.type)));
+          return Fail(rl.pos, absl::StrCat("a condition must be bool, this expression is ", TypeName(l.lhs.type)));
         }
       }
       lits[i] = std::move(l);
     }
+    if (failed()) return r;
     // Order: atoms and filters keep source order; assignments are placed where they were found.
     for (auto& l : lits) r.body.push_back(std::move(*l));
     // 4. Head.
@@ -833,15 +863,16 @@ class Compiler {
       const RawExpr& e = rr.head.args[i];
       const Column& col = ht.columns[i];
       if (e.kind == RawExpr::Kind::kCall && (e.s == "count" || e.s == "min" || e.s == "max") && e.args.size() == 1) {
-        if (r.agg != AggKind::kNone) Fail(e.pos, "a rule head may contain only one aggregate");
-        if (e.args[0].kind != RawExpr::Kind::kVar) Fail(e.args[0].pos, "the argument of '" + e.s + "' must be a variable");
+        if (r.agg != AggKind::kNone) return Fail(e.pos, "a rule head may contain only one aggregate");
+        if (e.args[0].kind != RawExpr::Kind::kVar) return Fail(e.args[0].pos, "the argument of '" + e.s + "' must be a variable");
         RequireBound(e.args[0]);
+        if (failed()) return r;
         int v = var_ids_.at(e.args[0].s);
         r.agg = e.s == "count" ? AggKind::kCount : e.s == "min" ? AggKind::kMin : AggKind::kMax;
         r.agg_pos = static_cast<int>(i);
         Type result = r.agg == AggKind::kCount ? Type::kInt : *vars_[v].type;
         if (result != col.type) {
-          Fail(e.pos, absl::StrCat("type mismatch: column '", col.name, "' of ", ht.name, " is ", TypeName(col.type), " but ",
+          return Fail(e.pos, absl::StrCat("type mismatch: column '", col.name, "' of ", ht.name, " is ", TypeName(col.type), " but ",
                                    e.s, "(", e.args[0].s, ") is ", TypeName(result)));
         }
         Term t;
@@ -853,7 +884,7 @@ class Compiler {
       if (e.kind == RawExpr::Kind::kVar) {
         auto it = var_ids_.find(e.s);
         if (it == var_ids_.end() || !vars_[it->second].bound) {
-          Fail(e.pos, "unbound variable '" + e.s + "' in the head of " + ht.name +
+          return Fail(e.pos, "unbound variable '" + e.s + "' in the head of " + ht.name +
                           ": every head variable must appear in a positive table of the body or be assigned");
         }
       }
@@ -872,13 +903,13 @@ class Compiler {
     for (const RawExpr* v : vs) {
       auto it = var_ids_.find(v->s);
       if (it == var_ids_.end() || !vars_[it->second].bound) {
-        Fail(v->pos, "unbound variable '" + v->s + "': it must appear in a positive table of the body or be assigned with '" +
+        return (void)Fail(v->pos, "unbound variable '" + v->s + "': it must appear in a positive table of the body or be assigned with '" +
                          v->s + " = ...'");
       }
     }
-    if (e.kind == RawExpr::Kind::kWildcard) Fail(e.pos, "'_' may only be used as an argument of a table");
+    if (e.kind == RawExpr::Kind::kWildcard) return (void)Fail(e.pos, "'_' may only be used as an argument of a table");
     for (const RawExpr& a : e.args) {
-      if (a.kind == RawExpr::Kind::kWildcard) Fail(a.pos, "'_' may only be used as an argument of a table");
+      if (a.kind == RawExpr::Kind::kWildcard) return (void)Fail(a.pos, "'_' may only be used as an argument of a table");
     }
   }
 
@@ -918,10 +949,10 @@ class Compiler {
           }
           path += prog_.tables_[e.to].name;
           if (negated) {
-            Fail(neg_pos, "program is not stratifiable: negation inside the dependency cycle " + path +
+            return (void)Fail(neg_pos, "program is not stratifiable: negation inside the dependency cycle " + path +
                               " (a table may not depend on its own negation)");
           }
-          Fail(e.pos, "recursion is not supported in nlog v1: dependency cycle " + path);
+          return (void)Fail(e.pos, "recursion is not supported in nlog v1: dependency cycle " + path);
         }
         if (state[e.to] == 0) {
           via.push_back(e);
