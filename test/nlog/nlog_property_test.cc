@@ -215,7 +215,7 @@ void ExpectMatchesOracle(const Engine& engine, const Program& prog, const Databa
   }
 }
 
-constexpr uint32_t kPrograms = 1500;
+constexpr uint32_t kPrograms = 800;  // ~10 s CPU under ASan+UBSan (Debug)
 
 TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) {
   int programs = 0, transactions = 0, nonempty_deltas = 0;
@@ -307,7 +307,7 @@ TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) 
   }
   // The generator must actually exercise the engine (guards against a vacuous test).
   EXPECT_EQ(programs, static_cast<int>(kPrograms));
-  EXPECT_GT(nonempty_deltas, 4000);
+  EXPECT_GT(nonempty_deltas, 2500);
   std::printf("programs=%d transactions=%d nonempty output deltas=%d\n", programs, transactions, nonempty_deltas);
 }
 
