@@ -50,13 +50,25 @@ inline bool IsVlanTpid(uint16_t t) {
   return t == kTpid8021Q || t == kTpid8021ad || t == kTpidLegacyQinQ;
 }
 
+// One's-complement sums are byte-order independent (RFC 1071 §2(B)) and a correct header sums
+// to 0xffff, which reads the same both ways: sum native 32-bit words, fold, compare.
 inline bool Ipv4HeaderChecksumOk(const uint8_t* ip, size_t ihl) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i < ihl; i += 2) sum += Rd16(ip + i);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < ihl; i += 4) {
+    uint32_t w;
+    __builtin_memcpy(&w, ip + i, 4);
+    sum += w;
+  }
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffffffffu) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   return sum == 0xffff;
 }
+
+// Resetting *out: copying a constant is cheaper than value-initialising (no `rep stos`).
+const ParsedPacket kEmptyParsed{};
 
 inline void ParseTcpOptions(const uint8_t* opt, size_t n, ParsedPacket* p) {
   // Bounded by the header (at most 40 bytes). Garbage ends option parsing, not the packet:
@@ -402,7 +414,7 @@ inline bool ParseFastIpv4Tcp(const uint8_t* d, size_t len, ParsedPacket* p,
   const size_t hl = static_cast<size_t>(tcp[12] >> 4) * 4;
   if (hl < 20 || hl > total - 20) return false;
   if (opts.verify_ipv4_checksum && !Ipv4HeaderChecksumOk(ip, 20)) return false;
-  *p = ParsedPacket{};
+  __builtin_memcpy(static_cast<void*>(p), &kEmptyParsed, sizeof(ParsedPacket));
   __builtin_memcpy(p->dst_mac, d, 6);
   __builtin_memcpy(p->src_mac, d + 6, 6);
   if (tagged) {
@@ -438,7 +450,7 @@ namespace packet_internal {
 
 ParseError ParsePacketGeneral(const uint8_t* d, size_t len, ParsedPacket* p,
                               const ParseOptions& opts) {
-  *p = ParsedPacket{};
+  __builtin_memcpy(static_cast<void*>(p), &kEmptyParsed, sizeof(ParsedPacket));
   if (len > kMaxFrameLen) return Finish(p, ParseError::kFrameTooLong);
   if (len < 14) return Finish(p, ParseError::kTruncatedEthernet);
   __builtin_memcpy(p->dst_mac, d, 6);

@@ -145,6 +145,37 @@ TEST(Parser, Ipv4ChecksumVerificationCanBeTurnedOff) {
   EXPECT_EQ(ParseChecked(f, ParseOptions{.verify_ipv4_checksum = false}).error, ParseError::kOk);
 }
 
+// The parser's header-checksum check (native-order 32-bit sums) equals the naive RFC 1071
+// check on random headers, with and without options, through both parse paths.
+TEST(Parser, Ipv4ChecksumCheckEqualsNaiveChecksum) {
+  std::mt19937 rng(99);
+  int bad = 0, good = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    const size_t opt_len = (iter % 3 == 0) ? 4 * (rng() % 11) : 0;
+    Bytes f = FrameBuilder().Ipv4("198.18.1.2", "198.18.2.3")
+                  .Ipv4Options(std::vector<uint8_t>(opt_len, 1)).Tcp(1, 2, kTcpAck).Build();
+    const size_t ihl = 20 + opt_len;
+    // Randomize every header byte except version/IHL and the total length.
+    for (size_t i = 1; i < ihl; ++i) {
+      if (i == 2 || i == 3) continue;
+      if (rng() % 3 == 0) f[14 + i] = static_cast<uint8_t>(rng());
+    }
+    f[14 + 6] &= 0x40;  // keep it unfragmented (DF allowed) so TCP parsing follows
+    if (iter % 2) {     // half the time, make the checksum right again
+      f[24] = f[25] = 0;
+      const uint16_t c = testing::NaiveChecksum(Bytes(f.begin() + 14, f.begin() + 14 + ihl));
+      f[24] = static_cast<uint8_t>(c >> 8);
+      f[25] = static_cast<uint8_t>(c);
+    }
+    const bool naive_ok = testing::NaiveChecksum(Bytes(f.begin() + 14, f.begin() + 14 + ihl)) == 0;
+    const ParsedPacket p = ParseChecked(f);
+    EXPECT_EQ(p.error == ParseError::kBadIpv4Checksum, !naive_ok) << iter;
+    (naive_ok ? good : bad)++;
+  }
+  EXPECT_GT(good, 5000);
+  EXPECT_GT(bad, 5000);
+}
+
 TEST(Parser, Ipv4FirstFragmentHasL4) {
   Bytes f = FrameBuilder().Ipv4("198.18.1.2", "198.18.2.3").Fragment(0, true, 0xbeef)
                 .Udp(1000, 2000).Payload(24).Build();
