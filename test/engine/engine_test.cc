@@ -497,6 +497,55 @@ TEST(EngineMigration, ExportImportThroughTheEngine) {
   EXPECT_NE(bad.status().message().find("instance 1 port 1"), std::string::npos);
 }
 
+TEST_F(EngineTest, Ipv6ConnectionRejectAndRelatedError) {
+  TcpConn c{kVm6, kPeer6, 40000, 80};
+  auto fs = h_.Run({c.Syn(), c.SynAck(), c.Ack()});
+  EXPECT_EQ(fs[0].reason, Reason::kAllowNew);
+  EXPECT_EQ(fs[1].reason, Reason::kAllowEstablished);
+  // Packet too big about the VM's segment, towards the VM: related.
+  auto data = c.DataFromVm(300);
+  auto ptb = FrameBuilder().Vlan(kTagTo).Ipv6("2001:db8:3::1", kVm6).IcmpErrorAbout(data, 2, 0, SIZE_MAX, 1280).Build();
+  EXPECT_EQ(h_.One(ptb).reason, Reason::kAllowRelated);
+  // UDP to a rejected port: ICMPv6 administratively prohibited back to the sender.
+  auto udp = FrameBuilder().Vlan(kTagTo).Ipv6(kPeer6, kVm6).Udp(3333, 5000).Payload(8).Build();
+  Frame f = h_.One(udp);
+  EXPECT_EQ(f.verdict, Verdict::kReject);
+  ASSERT_NE(f.reply, nullptr);
+  ParsedPacket r;
+  ASSERT_EQ(ParsePacket(f.reply, f.reply_len, &r), ParseError::kOk);
+  EXPECT_EQ(r.proto, kProtoIcmpV6);
+  EXPECT_EQ(r.icmp_type, 1);
+  EXPECT_EQ(r.icmp_code, kIcmp6UnreachAdminProhibited);
+  EXPECT_EQ(r.dst, *Ip::Parse(kPeer6));
+}
+
+TEST(EngineWorkers, CountersAreSummedOverWorkers) {
+  EngineHarness h({}, 2);
+  ASSERT_TRUE(h.engine->SetPolicy(1, WebPolicy()).ok());
+  TcpConn a;
+  TcpConn b{kVm, kPeer, 40010, 80};
+  // Each worker owns its own connections (the I/O layer steers by flow).
+  auto fa = h.Run({a.Syn(), a.SynAck()}, 1, 0);
+  auto fb = h.Run({b.Syn(), b.SynAck()}, 1, 1);
+  EXPECT_EQ(fa[1].reason, Reason::kAllowEstablished);
+  EXPECT_EQ(fb[1].reason, Reason::kAllowEstablished);
+  auto c = *h.engine->Counters(1);
+  EXPECT_EQ(c.Of(Reason::kAllowNew), 2u);
+  EXPECT_EQ(c.Of(Reason::kAllowEstablished), 2u);
+  auto conns = *h.engine->ListConnections(1, 1);
+  ASSERT_EQ(conns.size(), 2u);
+  EXPECT_NE(conns[0].worker, conns[1].worker);
+  for (auto& r : *h.engine->RuleCounters(1)) {
+    if (r.rule_id == 10) {
+      EXPECT_EQ(r.packets, 4u);
+      EXPECT_EQ(r.connections, 2u);
+    }
+  }
+  // A port spread over two workers cannot be exported as one table (v1), and says so.
+  auto blob = h.engine->ExportPort(1, 1, 1);
+  EXPECT_FALSE(blob.ok());
+}
+
 // A rule-set swap while another thread processes batches: every batch must see exactly one
 // snapshot. Policy A allows everything with rule 1, policy B drops everything with rule 2; both
 // stateless so every frame is classified. A batch mixing rule 1 and rule 2 would be a torn swap.
