@@ -535,7 +535,8 @@ TEST(EngineWorkers, CountersAreSummedOverWorkers) {
   auto conns = *h.engine->ListConnections(1, 1);
   ASSERT_EQ(conns.size(), 2u);
   EXPECT_NE(conns[0].worker, conns[1].worker);
-  for (auto& r : *h.engine->RuleCounters(1)) {
+  const auto rules = *h.engine->RuleCounters(1);
+  for (auto& r : rules) {
     if (r.rule_id == 10) {
       EXPECT_EQ(r.packets, 4u);
       EXPECT_EQ(r.connections, 2u);
