@@ -140,7 +140,6 @@ uint64_t FlowTableSync::synced_generation() const {
 
 absl::StatusOr<FlowSyncResult> FlowTableSync::SetDesired(std::vector<Flow> flows) {
   std::map<FlowKey, Flow> desired;
-  std::map<FlowKey, size_t> index_of;
   for (size_t i = 0; i < flows.size(); ++i) {
     const Flow& f = flows[i];
     if ((f.cookie & options_.owner_mask) != options_.owner_value) {
@@ -152,14 +151,14 @@ absl::StatusOr<FlowSyncResult> FlowTableSync::SetDesired(std::vector<Flow> flows
       return absl::InvalidArgumentError(
           absl::StrFormat("desired flow %d (%s): %s", i, f.ToString(), st.message()));
     }
-    FlowKey key = f.Key();
-    auto [it, inserted] = index_of.emplace(key, i);
+    auto [it, inserted] = desired.emplace(f.Key(), f);
     if (!inserted) {
+      size_t first = 0;
+      while (first < i && flows[first].Key() != it->first) ++first;
       return absl::InvalidArgumentError(absl::StrFormat(
           "desired flow %d (%s) has the same table, priority and match as flow %d", i,
-          f.ToString(), it->second));
+          f.ToString(), first));
     }
-    desired.emplace(std::move(key), f);
   }
   std::lock_guard<std::mutex> l(mu_);
   desired_ = std::move(desired);

@@ -19,6 +19,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -128,7 +129,19 @@ struct MatchField {
   bool has_mask = false;
 
   uint64_t ValueAsUint() const;  // for fields of <= 8 bytes
-  friend auto operator<=>(const MatchField&, const MatchField&) = default;
+  // Same order as the member-wise default, with memcmp for the byte arrays (flow sync compares
+  // many matches).
+  friend std::strong_ordering operator<=>(const MatchField& a, const MatchField& b) {
+    if (auto c = a.field <=> b.field; c != 0) return c;
+    if (int c = std::memcmp(a.value.data(), b.value.data(), a.value.size()); c != 0) {
+      return c < 0 ? std::strong_ordering::less : std::strong_ordering::greater;
+    }
+    if (int c = std::memcmp(a.mask.data(), b.mask.data(), a.mask.size()); c != 0) {
+      return c < 0 ? std::strong_ordering::less : std::strong_ordering::greater;
+    }
+    return a.has_mask <=> b.has_mask;
+  }
+  friend bool operator==(const MatchField&, const MatchField&) = default;
 };
 
 using Mac = std::array<uint8_t, 6>;
