@@ -25,7 +25,7 @@ namespace {
 constexpr uint64_t kSec = 1000000000ull;
 constexpr uint64_t kFlowHashSeed = 0x5bd1e9955bd1e995ull;
 constexpr size_t kReclaimBudget = 256;  // records examined to reclaim an expired one at the limit
-constexpr size_t kBatch = 32;
+constexpr size_t kBatch = 64;
 
 enum class PktKind : uint8_t { kTrack, kIcmpError, kUntracked, kUnparsed };
 
