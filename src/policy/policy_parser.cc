@@ -12,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "packet/packet.h"
 #include "policy/validate.h"
+#include "yaml-cpp/anchor.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace rampart {
@@ -370,6 +372,21 @@ class Parser {
   std::map<std::string, YAML::Mark> marks_;
 };
 
+// Records where the latest document started; ignores everything else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  YAML::Mark last = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 std::string Format(const std::string& doc, const Fail& f) {
   std::string out = doc;
   if (HasMark(f.mark)) absl::StrAppend(&out, ":", f.mark.line + 1, ":", f.mark.column + 1);
@@ -406,19 +423,31 @@ bool SideEquals(const AddressSpec& a, const AddressSpec& b) {
 
 absl::StatusOr<Policy> ParsePolicyYaml(std::string_view text, std::string_view doc_view) {
   const std::string doc_name(doc_view);
-  std::vector<YAML::Node> docs;
+  const std::string input(text);
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    // Not YAML::LoadAll: in yaml-cpp 0.7 it can loop forever on some malformed input (upstream
+    // jbeder/yaml-cpp#1319). Load the first document, then look for a second with a bounded scan.
+    root = YAML::Load(input);
+    std::istringstream in(input);
+    YAML::Parser scan(in);
+    DocumentStarts starts;
+    if (scan.HandleNextDocument(starts) && scan.HandleNextDocument(starts)) {
+      // A real second document starts with "---"; anything else is text yaml-cpp could not
+      // consume (it then reports empty documents forever).
+      size_t at = starts.last.pos >= 0 ? static_cast<size_t>(starts.last.pos) : input.size();
+      bool marker = input.compare(std::min(at, input.size()), 3, "---") == 0;
+      return absl::InvalidArgumentError(Format(
+          doc_name, Fail{"", marker ? "a second YAML document starts here; a policy is one document"
+                                    : "YAML syntax error: unexpected text after the document",
+                         starts.last}));
+    }
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(Format(doc_name, Fail{"", absl::StrCat("YAML syntax error: ", e.msg), e.mark}));
   }
-  if (docs.empty()) return absl::InvalidArgumentError(absl::StrCat(doc_name, ": document is empty"));
-  if (docs.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(doc_name, ": expected one YAML document, found ", docs.size()));
-  }
   try {
     Parser p;
-    return p.Parse(docs[0]);
+    return p.Parse(root);
   } catch (const Fail& f) {
     return absl::InvalidArgumentError(Format(doc_name, f));
   } catch (const YAML::Exception& e) {
