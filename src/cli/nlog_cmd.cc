@@ -14,6 +14,7 @@
 
 #include "cli/command.h"
 #include "nlog/engine.h"
+#include "nlog/json_io.h"
 #include "nlohmann/json.hpp"
 
 namespace rampart::cli {
@@ -21,105 +22,7 @@ namespace {
 
 using nlog::Engine;
 using nlog::Program;
-using nlog::Row;
 using nlog::TableKind;
-using nlog::Type;
-using nlog::Value;
-
-nlohmann::ordered_json ToJson(const Value& v) {
-  switch (v.type()) {
-    case Type::kInt: return v.AsInt();
-    case Type::kBool: return v.AsBool();
-    default: return v.ToString();
-  }
-}
-
-nlohmann::ordered_json RowsJson(const std::vector<Row>& rows) {
-  auto arr = nlohmann::ordered_json::array();
-  for (const Row& r : rows) {
-    auto jr = nlohmann::ordered_json::array();
-    for (const Value& v : r) jr.push_back(ToJson(v));
-    arr.push_back(std::move(jr));
-  }
-  return arr;
-}
-
-std::string DeltaLine(int tx, const nlog::Delta& d) {
-  nlohmann::ordered_json out;
-  out["tx"] = tx;
-  out["insert"] = nlohmann::ordered_json::object();
-  out["delete"] = nlohmann::ordered_json::object();
-  for (const auto& [name, td] : d.tables) {  // std::map: sorted by table name
-    if (!td.inserted.empty()) out["insert"][name] = RowsJson(td.inserted);
-    if (!td.deleted.empty()) out["delete"][name] = RowsJson(td.deleted);
-  }
-  return out.dump();
-}
-
-// Converts a JSON value to the column's type; empty string on success, else the reason.
-std::string ConvertValue(const nlohmann::json& j, Type t, Value* out) {
-  switch (t) {
-    case Type::kInt:
-      if (!j.is_number_integer()) return "expected an integer, got " + j.dump();
-      if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-        return "integer " + j.dump() + " does not fit in 64 bits";
-      }
-      *out = Value::Int(j.get<int64_t>());
-      return "";
-    case Type::kBool:
-      if (!j.is_boolean()) return "expected true or false, got " + j.dump();
-      *out = Value::Bool(j.get<bool>());
-      return "";
-    case Type::kString:
-      if (!j.is_string()) return "expected a string, got " + j.dump();
-      *out = Value::String(j.get<std::string>());
-      return "";
-    default: {
-      if (!j.is_string()) return std::string("expected a string holding ") + nlog::TypeName(t) + ", got " + j.dump();
-      auto v = Value::Parse(t, j.get<std::string>());
-      if (!v) return j.dump() + " is not a valid " + nlog::TypeName(t);
-      *out = *v;
-      return "";
-    }
-  }
-}
-
-// Builds a transaction from one JSON line; returns an error message or "".
-std::string ParseLine(const std::string& line, const Program& prog, nlog::Transaction* tx) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return "not valid JSON";
-  if (!j.is_object()) return "expected a JSON object with \"insert\" and/or \"delete\"";
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool insert = it.key() == "insert";
-    if (!insert && it.key() != "delete") return "unknown key \"" + it.key() + "\" (expected \"insert\" or \"delete\")";
-    if (!it->is_object()) return "\"" + it.key() + "\" must be an object of table name -> list of rows";
-    for (auto t = it->begin(); t != it->end(); ++t) {
-      int id = prog.TableIndex(t.key());
-      if (id < 0) return "unknown table '" + t.key() + "'";
-      const nlog::TableDecl& decl = prog.tables()[id];
-      if (decl.kind != TableKind::kInput) return "table '" + t.key() + "' is not an input table";
-      if (!t->is_array()) return "table '" + t.key() + "': expected a list of rows";
-      int n = 0;
-      for (const auto& jr : *t) {
-        ++n;
-        std::string where = "table '" + t.key() + "', " + it.key() + " row " + std::to_string(n);
-        if (!jr.is_array()) return where + ": expected a row as a list of values";
-        if (jr.size() != decl.columns.size()) {
-          return where + ": " + std::to_string(jr.size()) + " values, the table has " +
-                 std::to_string(decl.columns.size()) + " columns";
-        }
-        Row row(jr.size());
-        for (size_t c = 0; c < jr.size(); ++c) {
-          std::string err = ConvertValue(jr[c], decl.columns[c].type, &row[c]);
-          if (!err.empty()) return where + ", column '" + decl.columns[c].name + "': " + err;
-        }
-        if (insert) tx->Insert(t.key(), std::move(row));
-        else tx->Delete(t.key(), std::move(row));
-      }
-    }
-  }
-  return "";
-}
 
 absl::StatusOr<Program> LoadProgram(const char* path) {
   std::ifstream f(path);
@@ -165,18 +68,20 @@ int Run(int argc, char** argv) {
     in = &file;
   }
   Engine engine(*std::move(prog));
-  if (!engine.initial_delta().empty()) std::printf("%s\n", DeltaLine(0, engine.initial_delta()).c_str());
+  if (!engine.initial_delta().empty()) std::printf("%s\n", nlog::DeltaToJson(0, engine.initial_delta()).c_str());
   std::string line;
   int line_no = 0, tx_no = 0, status = 0;
   while (std::getline(*in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     ++tx_no;
-    nlog::Transaction tx;
-    std::string err = ParseLine(line, engine.program(), &tx);
+    std::string err;
     absl::StatusOr<nlog::Delta> delta;
-    if (err.empty()) {
-      delta = engine.Apply(tx);
+    absl::StatusOr<nlog::Transaction> tx = nlog::ParseTransactionJson(line, engine.program());
+    if (!tx.ok()) {
+      err = std::string(tx.status().message());
+    } else {
+      delta = engine.Apply(*tx);
       if (!delta.ok()) err = std::string(delta.status().message());
     }
     if (!err.empty()) {
@@ -184,12 +89,12 @@ int Run(int argc, char** argv) {
       nlohmann::ordered_json out;
       out["tx"] = tx_no;
       out["error"] = msg;
-      std::printf("%s\n", out.dump().c_str());
+      std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
       std::fprintf(stderr, "%s\n", msg.c_str());
       status = 1;
       continue;
     }
-    std::printf("%s\n", DeltaLine(tx_no, *delta).c_str());
+    std::printf("%s\n", nlog::DeltaToJson(tx_no, *delta).c_str());
   }
   return status;
 }
