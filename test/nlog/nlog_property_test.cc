@@ -218,7 +218,7 @@ void ExpectMatchesOracle(const Engine& engine, const Program& prog, const Databa
 constexpr uint32_t kPrograms = 800;  // ~10 s CPU under ASan+UBSan (Debug)
 
 TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) {
-  int programs = 0, transactions = 0, nonempty_deltas = 0;
+  int programs = 0, transactions = 0, nonempty_deltas = 0, rejected = 0;
   for (uint32_t seed = 1; seed <= kPrograms; ++seed) {
     Gen gen(seed);
     std::vector<GenTable> tables;
@@ -281,6 +281,19 @@ TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) 
         history += (ch.insert ? "+" : "-") + ch.table + RowToString(ch.row) + " ";
       }
       history += "| ";
+      if (gen.Chance(0.15)) {
+        // The same changes plus the deletion of an absent row: rejected, nothing changes.
+        const GenTable& t = tables[0];
+        Row absent;
+        for (Type ty : t.types) absent.push_back(gen.RandomValue(ty));
+        if (!inputs[t.name].count(absent) && !touched.count({t.name, absent})) {
+          Transaction bad = tx;
+          bad.Delete(t.name, absent);
+          ASSERT_FALSE(engine.Apply(bad).ok()) << ctx_base << history;
+          ++rejected;
+          ExpectMatchesOracle(engine, *prog, before, ctx_base + "after a rejected transaction: " + history + "\n");
+        }
+      }
       auto delta = engine.Apply(tx);
       ASSERT_TRUE(delta.ok()) << delta.status() << ctx_base << history;
       ++transactions;
@@ -308,7 +321,9 @@ TEST(NlogProperty, IncrementalEqualsFromScratchOnRandomProgramsAndTransactions) 
   // The generator must actually exercise the engine (guards against a vacuous test).
   EXPECT_EQ(programs, static_cast<int>(kPrograms));
   EXPECT_GT(nonempty_deltas, 2500);
-  std::printf("programs=%d transactions=%d nonempty output deltas=%d\n", programs, transactions, nonempty_deltas);
+  EXPECT_GT(rejected, 1000);
+  std::printf("programs=%d transactions=%d nonempty output deltas=%d rejected=%d\n", programs, transactions,
+              nonempty_deltas, rejected);
 }
 
 }  // namespace
