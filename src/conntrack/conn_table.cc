@@ -231,10 +231,10 @@ void ConnTable::Impl::RemoveAtSlot(int64_t pos, bool release_budget, bool expire
   RecBody& b = Body(ref);
   b.state = static_cast<uint8_t>(ConnState::kFree);
   if (ref & kV6Bit) {
-    b.rule_id = free6;
+    b.last_seen_ns = free6;
     free6 = ref & ~kV6Bit;
   } else {
-    b.rule_id = free4;
+    b.last_seen_ns = free4;
     free4 = ref;
   }
   // Backward-shift deletion (Knuth 6.4 Algorithm R).
@@ -272,7 +272,7 @@ uint32_t ConnTable::Impl::AllocRecord(uint8_t family) {
   if (family == 4) {
     if (free4 != kNoNext) {
       uint32_t r = free4;
-      free4 = v4[r].b.rule_id;
+      free4 = static_cast<uint32_t>(v4[r].b.last_seen_ns);
       return r;
     }
     if (hw4 == cap4) {
@@ -287,7 +287,7 @@ uint32_t ConnTable::Impl::AllocRecord(uint8_t family) {
   }
   if (free6 != kNoNext) {
     uint32_t r = free6;
-    free6 = v6[r].b.rule_id;
+    free6 = static_cast<uint32_t>(v6[r].b.last_seen_ns);
     return r | kV6Bit;
   }
   if (hw6 == cap6) {
@@ -674,6 +674,7 @@ CommitResult ConnTable::Commit(const ParsedPacket& pkt, Direction dir, uint64_t 
 }
 
 void ConnTable::UpdateVerdict(ConnHandle h, const CtVerdict& v) {
+  if (!impl_->Live(h)) return;  // stale handle: nothing to update
   RecBody& b = impl_->Body(h);
   b.rule_id = v.rule_id;
   b.action = static_cast<uint8_t>(v.action);
@@ -683,6 +684,7 @@ void ConnTable::UpdateVerdict(ConnHandle h, const CtVerdict& v) {
 
 void ConnTable::SetFlags(ConnHandle h, uint8_t set, uint8_t clear) {
   constexpr uint8_t kAllowed = kConnFlagLogged | kConnFlagUserMask;
+  if (!impl_->Live(h)) return;
   RecBody& b = impl_->Body(h);
   b.flags = static_cast<uint8_t>((b.flags & ~(clear & kAllowed)) | (set & kAllowed));
 }
@@ -703,11 +705,14 @@ std::optional<ConnHandle> ConnTable::Find(const ConnKey& key, ConnSide* side) co
 }
 
 CtVerdict ConnTable::Verdict(ConnHandle h) const {
+  if (!impl_->Live(h)) return CtVerdict{};
   const RecBody& b = impl_->Body(h);
   return CtVerdict{b.rule_id, static_cast<Action>(b.action), b.generation};
 }
 
-ConnInfo ConnTable::Info(ConnHandle h) const { return impl_->Decode(h); }
+ConnInfo ConnTable::Info(ConnHandle h) const {
+  return impl_->Live(h) ? impl_->Decode(h) : ConnInfo{};
+}
 
 void ConnTable::ForEach(const ConnFilter& filter,
                         const std::function<void(ConnHandle, const ConnInfo&)>& fn) const {

@@ -291,9 +291,10 @@ class ConnTable {
   CommitResult Commit(const ParsedPacket& pkt, Direction dir, uint64_t now_ns,
                       const CtVerdict& verdict);
   // Revalidation: the engine re-classified an entry under a new rule set. Clears Imported.
-  // REQUIRES: h is a live handle.
+  // A handle whose entry is gone (or kNoConn) is ignored; a handle whose number was reused
+  // by a newer entry would update that entry, so don't keep handles across other packets.
   void UpdateVerdict(ConnHandle h, const CtVerdict& verdict);
-  // Sets/clears flag bits kConnFlagLogged and kConnFlagUserMask. REQUIRES: live handle.
+  // Sets/clears flag bits kConnFlagLogged and kConnFlagUserMask (stale handle: ignored).
   void SetFlags(ConnHandle h, uint8_t set, uint8_t clear);
   // Examines at most `budget` records from a rotating cursor, removes expired ones; returns
   // how many were removed.
@@ -301,7 +302,7 @@ class ConnTable {
 
   // Lookup only (no state change, no expiry): the entry for this packet's connection.
   std::optional<ConnHandle> Find(const ConnKey& key, ConnSide* side = nullptr) const;
-  // Verdict and decoded entry of a live handle.
+  // Verdict and decoded entry of a live handle (default values for a stale one).
   CtVerdict Verdict(ConnHandle h) const;
   ConnInfo Info(ConnHandle h) const;
 

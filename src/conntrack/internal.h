@@ -17,10 +17,10 @@ namespace rampart::ct_internal {
 // The part of a record shared by both families. Field order keeps 8-byte fields aligned and
 // the key fields (ports, proto) next to the addresses that follow the body.
 struct RecBody {
-  uint64_t last_seen_ns;
+  uint64_t last_seen_ns;   // free records: next free index (kNoNext ends the list)
   uint64_t packets[2];
   uint64_t bytes[2];
-  uint32_t rule_id;        // free records: next free index (kNoNext ends the list)
+  uint32_t rule_id;
   uint32_t generation;
   uint32_t first_seen_s;   // caller's clock, seconds
   uint16_t sport;          // original orientation
@@ -175,6 +175,13 @@ struct ConnTable::Impl {
   }
   const ct_internal::RecBody& Body(uint32_t ref) const {
     return (ref & ct_internal::kV6Bit) ? v6[ref & ~ct_internal::kV6Bit].b : v4[ref].b;
+  }
+  // True if h names an allocated, non-free record (stale handles are tolerated, not trusted).
+  bool Live(uint32_t h) const {
+    const bool v6h = h & ct_internal::kV6Bit;
+    const uint32_t i = h & ~ct_internal::kV6Bit;
+    if (v6h ? i >= hw6 : i >= hw4) return false;
+    return Body(h).state != static_cast<uint8_t>(ConnState::kFree);
   }
   uint32_t Home(uint32_t h32) const {
     return static_cast<uint32_t>((static_cast<uint64_t>(h32) * nslots) >> 32);

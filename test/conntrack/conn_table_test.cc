@@ -387,3 +387,28 @@ TEST(ConntrackBatch, TrackBatchEqualsTrackOneByOne) {
 
 }  // namespace
 }  // namespace rampart
+
+namespace rampart {
+namespace {
+using namespace ct_test;
+
+TEST(ConntrackTable, StaleHandlesAreHarmless) {
+  auto t = MakeTable();
+  CommitResult a = t->Commit(UdpN(1), Direction::kFromVm, kS, Allow(1));
+  ASSERT_TRUE(t->Delete(*ConnTable::PacketKey(UdpN(1))));
+  t->UpdateVerdict(a.handle, Allow(2));  // entry gone: ignored, free list intact
+  t->SetFlags(a.handle, kConnFlagLogged, 0);
+  t->UpdateVerdict(kNoConn, Allow(2));
+  EXPECT_EQ(t->Info(kNoConn).state, ConnState::kFree);
+  EXPECT_EQ(t->Verdict(a.handle), CtVerdict{});
+  for (int i = 2; i < 40; ++i) {
+    ASSERT_EQ(t->Commit(UdpN(i), Direction::kFromVm, kS, Allow(i)).status, CommitStatus::kCreated);
+  }
+  EXPECT_EQ(t->Size(), 38u);
+  for (int i = 2; i < 40; ++i) {
+    EXPECT_EQ(t->Track(UdpN(i), Direction::kFromVm, kS).verdict, Allow(i));
+  }
+}
+
+}  // namespace
+}  // namespace rampart
