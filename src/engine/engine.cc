@@ -63,6 +63,36 @@ absl::Status NoInstance(InstanceId id) {
 }
 }  // namespace
 
+namespace {
+void AddHits(const PolicyState& ps, int num_workers, absl::flat_hash_map<uint32_t, RuleHits>* into) {
+  for (size_t r = 0; r < ps.num_rules; ++r) {
+    RuleHits& h = (*into)[ps.policy->rules[r].rule_id];
+    h.rule_id = ps.policy->rules[r].rule_id;
+    for (int w = 0; w < num_workers; ++w) {
+      const RuleHitCell& c = ps.HitsOf(w)[r];
+      h.packets += c.packets.Get();
+      h.bytes += c.bytes.Get();
+      h.connections += c.connections.Get();
+    }
+  }
+}
+
+// Folds replaced policy snapshots that no worker can hold any more (ours is the only reference)
+// into the running totals and frees them.
+void FoldRetired(Engine::Impl::RuleTotals& totals, int num_workers) {
+  auto& retired = totals.retired;
+  for (auto it = retired.begin(); it != retired.end();) {
+    if (it->use_count() == 1) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      AddHits(**it, num_workers, &totals.folded);
+      it = retired.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+}  // namespace
+
 absl::Status Engine::CreateInstance(const InstanceInfo& info) {
   std::lock_guard<std::mutex> l(impl_->mu);
   const Snapshot& cur = *impl_->current;
@@ -194,7 +224,13 @@ absl::Status Engine::SetPolicy(InstanceId id, std::shared_ptr<const CompiledPoli
   ps->hits = std::make_unique<RuleHitCell[]>(ps->num_rules * impl_->workers.size());
   for (size_t i = 0; i < ps->num_rules; ++i) ps->index_of.emplace(ps->policy->rules[i].rule_id, i);
   auto next = std::make_shared<InstanceState>(*inst);
-  if (inst->policy) impl_->rule_totals[id].retired.push_back(inst->policy);
+  if (inst->policy) {
+    // Retire the old snapshot's hit cells; fold (and free) the ones workers have let go of, so
+    // frequent rule changes do not pile up old snapshots.
+    auto& totals = impl_->rule_totals[id];
+    totals.retired.push_back(inst->policy);
+    FoldRetired(totals, static_cast<int>(impl_->workers.size()));
+  }
   next->policy = ps;
   const uint32_t slot = inst->slot;
   impl_->Publish([&](Snapshot& s) { s.slots[slot] = next; });
@@ -232,31 +268,10 @@ absl::StatusOr<std::vector<RuleHits>> Engine::RuleCounters(InstanceId id) {
   if (inst == nullptr) return NoInstance(id);
   Impl::RuleTotals& totals = impl_->rule_totals[id];
   const int nw = static_cast<int>(impl_->workers.size());
-  auto add = [nw](const PolicyState& ps, absl::flat_hash_map<uint32_t, RuleHits>* into) {
-    for (size_t r = 0; r < ps.num_rules; ++r) {
-      RuleHits& h = (*into)[ps.policy->rules[r].rule_id];
-      h.rule_id = ps.policy->rules[r].rule_id;
-      for (int w = 0; w < nw; ++w) {
-        const RuleHitCell& c = ps.HitsOf(w)[r];
-        h.packets += c.packets.Get();
-        h.bytes += c.bytes.Get();
-        h.connections += c.connections.Get();
-      }
-    }
-  };
-  // Fold retired snapshots no worker can still hold (only our reference left) for good.
-  auto& retired = totals.retired;
-  for (auto it = retired.begin(); it != retired.end();) {
-    if (it->use_count() == 1) {
-      std::atomic_thread_fence(std::memory_order_acquire);
-      add(**it, &totals.folded);
-      it = retired.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  auto add = [nw](const PolicyState& ps, absl::flat_hash_map<uint32_t, RuleHits>* into) { AddHits(ps, nw, into); };
+  FoldRetired(totals, nw);
   absl::flat_hash_map<uint32_t, RuleHits> sum = totals.folded;
-  for (const auto& ps : retired) add(*ps, &sum);
+  for (const auto& ps : totals.retired) add(*ps, &sum);
   if (inst->policy) add(*inst->policy, &sum);
   std::vector<RuleHits> out;
   out.reserve(sum.size());
