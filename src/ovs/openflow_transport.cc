@@ -15,19 +15,29 @@
 namespace rampart::ofp {
 namespace {
 
+constexpr absl::Duration kStallLimit = absl::Seconds(15);
+
 class FdTransportImpl : public OfTransport {
  public:
   explicit FdTransportImpl(int fd) : fd_(fd) {}
   ~FdTransportImpl() override { ::close(fd_); }
 
   absl::Status Write(absl::Span<const uint8_t> bytes) override {
+    // Non-blocking sends with a bound on time without progress, so a switch that stops
+    // reading cannot wedge the writer (and with it the client's I/O thread) forever.
     size_t done = 0;
+    absl::Time last_progress = absl::Now();
     while (done < bytes.size()) {
       if (shutdown_.load()) return absl::UnavailableError("connection shut down");
-      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (absl::Now() - last_progress > kStallLimit) {
+            return absl::UnavailableError(absl::StrCat(
+                "write: the switch read nothing for ", absl::FormatDuration(kStallLimit)));
+          }
           pollfd p{fd_, POLLOUT, 0};
           ::poll(&p, 1, 100);
           continue;
@@ -35,6 +45,7 @@ class FdTransportImpl : public OfTransport {
         return absl::UnavailableError(absl::StrCat("write: ", std::strerror(errno)));
       }
       done += static_cast<size_t>(n);
+      last_progress = absl::Now();
     }
     return absl::OkStatus();
   }

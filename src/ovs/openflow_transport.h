@@ -21,7 +21,8 @@ namespace rampart::ofp {
 class OfTransport {
  public:
   virtual ~OfTransport() = default;
-  // Writes all of `bytes` or fails (Unavailable when the peer is gone).
+  // Writes all of `bytes` or fails (Unavailable when the peer is gone, or stopped reading: the
+  // fd implementation gives up after 15 s without progress).
   virtual absl::Status Write(absl::Span<const uint8_t> bytes) = 0;
   // Waits up to `timeout` for data. Returns the number of bytes read (0 on timeout);
   // Unavailable on end of stream, error or after Shutdown.
