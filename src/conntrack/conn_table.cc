@@ -442,6 +442,7 @@ TrackResult TrackImpl(ConnTable::Impl& t, const ParsedPacket& p, Direction dir, 
       res.handle = ref;
       res.state = static_cast<ConnState>(b.state);
       res.verdict = CtVerdict{b.rule_id, static_cast<Action>(b.action), b.generation};
+      res.imported = b.flags & kConnFlagImported;
       return res;
     }
     case PktKind::kTrack:
@@ -509,6 +510,7 @@ TrackResult TrackImpl(ConnTable::Impl& t, const ParsedPacket& p, Direction dir, 
   res.state = static_cast<ConnState>(b.state);
   res.handle = ref;
   res.verdict = CtVerdict{b.rule_id, static_cast<Action>(b.action), b.generation};
+  res.imported = b.flags & kConnFlagImported;
   (void)dir;
   return res;
 }

@@ -161,6 +161,9 @@ struct TrackResult {
   ConnState state = ConnState::kFree;   // the entry's state after this packet
   ConnHandle handle = kNoConn;          // kEstablished/kRelated
   CtVerdict verdict;                    // kEstablished/kRelated: the entry's cached verdict
+  bool imported = false;                // the entry came from Import and its verdict has not
+                                        // been revalidated here yet (kConnFlagImported): the
+                                        // generation is another host's, re-classify
 };
 
 enum class CommitStatus : uint8_t {

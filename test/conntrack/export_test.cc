@@ -87,6 +87,18 @@ TEST(ConntrackExport, RoundTripPreservesEveryFieldV4AndV6) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << a[i].key.ToString();
   for (const ConnInfo& c : dst->List({})) EXPECT_TRUE(c.flags & kConnFlagImported);
+  {
+    // Track reports imported entries until the engine revalidates them.
+    ParsedPacket u = Udp(A("198.18.0.1"), 6002, A("198.19.0.9"), 53);
+    TrackResult r = dst->Track(u, Direction::kFromVm, kNow);
+    ASSERT_EQ(r.kind, TrackKind::kEstablished);
+    EXPECT_TRUE(r.imported);
+    dst->UpdateVerdict(r.handle, Allow(5, 77));
+    r = dst->Track(u, Direction::kFromVm, kNow);
+    EXPECT_FALSE(r.imported);
+    EXPECT_EQ(r.verdict, Allow(5, 77));
+    EXPECT_FALSE(src->Track(u, Direction::kFromVm, kNow).imported);
+  }
   // The imported table keeps tracking: a TCP data segment of the first connection is valid.
   TcpConv c(*dst, false, 41000);
   ConnInfo info = c.Info();
