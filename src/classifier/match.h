@@ -47,7 +47,7 @@ struct RuleMatch {
 
   bool Matches(const ClassKey& k) const {
     if (family != 0 && family != k.family) return false;
-    if (!(direction_mask & (1u << k.direction))) return false;
+    if (k.direction >= 8 || !(direction_mask & (1u << k.direction))) return false;  // defined for any byte
     if ((k.proto & proto_mask) != (proto & proto_mask)) return false;
     if (!sport.Contains(k.sport) || !dport.Contains(k.dport)) return false;
     return src.Contains(k.src) && dst.Contains(k.dst);

@@ -64,7 +64,7 @@ struct Entry {
                  ((k.dst.hi ^ addr[2]) & mask[2]) | ((k.dst.lo ^ addr[3]) & mask[3]);
     bool ports = static_cast<uint16_t>(k.sport - sport_lo) <= sport_span &&
                  static_cast<uint16_t>(k.dport - dport_lo) <= dport_span;
-    bool rest = ((k.proto ^ proto) & proto_mask) == 0 && ((direction_mask >> k.direction) & 1) &&
+    bool rest = ((k.proto ^ proto) & proto_mask) == 0 && ((uint32_t{direction_mask} >> (k.direction < 31 ? k.direction : 31)) & 1) &&
                 (family == 0 || family == k.family);
     return (a == 0) & ports & rest;
   }

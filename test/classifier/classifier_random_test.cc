@@ -305,6 +305,20 @@ TEST(ClassifierErrors, FailedChangesLeaveTheSnapshotUnchanged) {
   EXPECT_EQ((*ok)->Stats().rules, rules_before - 3);
 }
 
+TEST(ClassifierRandom, OutOfRangeDirectionMatchesNothingInBoth) {
+  RuleGen gen(11);
+  std::vector<ClassRule> rules = gen.Rules(300);
+  auto c = Classifier::Build(rules);
+  auto linear = LinearClassifier::Make(rules);
+  ASSERT_TRUE(c.ok() && linear.ok());
+  for (int i = 0; i < 500; ++i) {
+    ClassKey k = gen.Key(rules);
+    k.direction = static_cast<uint8_t>(2 + gen.Uniform(254));
+    ASSERT_EQ((*c)->Lookup(k), kNoMatch);
+    ASSERT_EQ((*linear)->Lookup(k), kNoMatch);
+  }
+}
+
 TEST(ClassifierChanges, EmptyChangeGivesAnEquivalentSnapshot) {
   RuleGen gen(9);
   std::vector<ClassRule> rules = gen.Rules(300);
