@@ -7,6 +7,9 @@
 //   build-nlog/bench/nlog_benchmark --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
+#include <malloc.h>
+
+#include <cstdio>
 #include <memory>
 
 #include "nlog/engine.h"
@@ -61,11 +64,22 @@ std::unique_ptr<Engine> NewEngine() {
   return std::make_unique<Engine>(*std::move(prog));
 }
 
+// Resident set size in bytes (Linux).
+size_t Rss() {
+  long pages = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return static_cast<size_t>(resident) * 4096;
+}
+
 void BM_FullLoad(benchmark::State& state) {
   Transaction tx = FullLoad();
-  size_t spans = 0, bytes = 0;
+  size_t spans = 0, bytes = 0, rss_growth = 0;
   for (auto _ : state) {
     state.PauseTiming();
+    size_t rss_before = Rss();
     auto engine = NewEngine();
     state.ResumeTiming();
     auto d = engine->Apply(tx);
@@ -73,8 +87,16 @@ void BM_FullLoad(benchmark::State& state) {
       state.SkipWithError(std::string(d.status().message()).c_str());
       break;
     }
+    state.PauseTiming();
     spans = engine->TableSize("RuleSpan");
     bytes = engine->MemoryBytes();
+    if (rss_growth == 0) {
+      // Steady state of the first run: the returned Delta and freed scratch given back first.
+      d = Delta();
+      malloc_trim(0);
+      rss_growth = Rss() - rss_before;
+    }
+    state.ResumeTiming();
     state.PauseTiming();
     engine.reset();
     state.ResumeTiming();
@@ -83,6 +105,7 @@ void BM_FullLoad(benchmark::State& state) {
   state.counters["rules"] = rules;
   state.counters["rule_spans"] = static_cast<double>(spans);
   state.counters["bytes_per_rule"] = static_cast<double>(bytes) / rules;
+  state.counters["rss_per_rule"] = static_cast<double>(rss_growth) / rules;
 }
 BENCHMARK(BM_FullLoad)->Unit(benchmark::kMillisecond)->Iterations(3);
 
