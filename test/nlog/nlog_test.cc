@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "nlog/engine.h"
+#include "nlog/json_io.h"
 
 namespace rampart::nlog {
 namespace {
@@ -328,6 +329,48 @@ TEST(NlogTransaction, ErrorsNameTableAndReason) {
   t6.Insert("A", {I(1), S("a")});
   EXPECT_EQ(err(t6), "transaction: insert into table 'A': row (1, \"a\") is already present");
   EXPECT_EQ(e.TableSize("A"), 1u);  // t6's first insert was not applied
+}
+
+// ---- JSON transactions ----
+
+TEST(NlogJson, ParsesTypedValuesAndPrintsSortedDelta) {
+  auto prog = Program::Compile(R"(
+    input table A(t: string, n: int, b: bool, ip: ip, p: prefix, m: mac).
+    output table B(t: string, n: int, m: mac).
+    B(t, n, m) :- A(t, n, true, ip, p, m), prefix_contains(p, ip).
+  )", "t.nlog");
+  ASSERT_TRUE(prog.ok()) << prog.status();
+  Engine e(*prog);
+  auto tx = ParseTransactionJson(
+      R"({"insert": {"A": [["z", 2, true, "198.18.0.9", "198.18.0.0/24", "02:00:00:00:00:0A"],
+                           ["a", -1, true, "198.18.0.9", "198.18.0.0/24", "02:00:00:00:00:01"],
+                           ["x", 5, false, "198.18.0.9", "198.18.0.0/24", "02:00:00:00:00:01"]]}})",
+      *prog);
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  auto d = e.Apply(*tx);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(DeltaToJson(3, *d),
+            R"({"tx":3,"insert":{"B":[["a",-1,"02:00:00:00:00:01"],["z",2,"02:00:00:00:00:0a"]]},"delete":{}})");
+}
+
+TEST(NlogJson, ErrorsNameTableRowAndColumn) {
+  auto prog = Program::Compile("input table A(t: string, ip: ip).\noutput table B(t: string).\nB(t) :- A(t, _).",
+                               "t.nlog");
+  ASSERT_TRUE(prog.ok());
+  auto err = [&](const char* json) {
+    auto tx = ParseTransactionJson(json, *prog);
+    return tx.ok() ? std::string("OK") : std::string(tx.status().message());
+  };
+  EXPECT_EQ(err(R"({"insert": {"A": [["a", "198.18.0.1"], ["b", 7]]}})"),
+            "table 'A', insert row 2, column 'ip': expected a string holding ip, got 7");
+  EXPECT_EQ(err(R"({"delete": {"A": [["a", "198.18.0.256"]]}})"),
+            "table 'A', delete row 1, column 'ip': \"198.18.0.256\" is not a valid ip");
+  EXPECT_EQ(err(R"({"insert": {"A": [["a"]]}})"), "table 'A', insert row 1: 1 values, the table has 2 columns");
+  EXPECT_EQ(err(R"({"insert": {"B": [["a"]]}})"), "table 'B' is not an input table");
+  EXPECT_EQ(err(R"({"insert": {"C": []}})"), "unknown table 'C'");
+  EXPECT_EQ(err(R"({"upsert": {}})"), "unknown key \"upsert\" (expected \"insert\" or \"delete\")");
+  EXPECT_EQ(err("[1, 2"), "not valid JSON");
+  EXPECT_EQ(err("{}"), "OK");
 }
 
 }  // namespace
