@@ -372,6 +372,26 @@ class Parser {
   std::map<std::string, YAML::Mark> marks_;
 };
 
+// The offset of the first byte that is not part of a well-formed UTF-8 sequence, or npos.
+size_t FindInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    bool overlong = (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 // Records where the latest document started; ignores everything else.
 class DocumentStarts : public YAML::EventHandler {
  public:
@@ -424,6 +444,19 @@ bool SideEquals(const AddressSpec& a, const AddressSpec& b) {
 absl::StatusOr<Policy> ParsePolicyYaml(std::string_view text, std::string_view doc_view) {
   const std::string doc_name(doc_view);
   const std::string input(text);
+  if (size_t bad = FindInvalidUtf8(input); bad != std::string_view::npos) {
+    int line = static_cast<int>(std::count(input.begin(), input.begin() + static_cast<ptrdiff_t>(bad), '\n'));
+    size_t line_start = input.rfind('\n', bad == 0 ? 0 : bad - 1);
+    int column = static_cast<int>(bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1));
+    YAML::Mark mark;
+    mark.pos = static_cast<int>(bad);
+    mark.line = line;
+    mark.column = column;
+    return absl::InvalidArgumentError(Format(
+        doc_name, Fail{"", absl::StrCat("invalid UTF-8 (byte 0x", absl::Hex(static_cast<unsigned char>(input[bad])),
+                                        "); a policy document is UTF-8 text"),
+                       mark}));
+  }
   YAML::Node root;
   try {
     // Not YAML::LoadAll: in yaml-cpp 0.7 it can loop forever on some malformed input (upstream

@@ -195,6 +195,7 @@ TEST(PolicyParser, ErrorsNameDocumentLineFieldAndReason) {
       {"- a\n- b\n", "w.yaml:1:1: expected a map of policy fields, got a list"},
       {"", "w.yaml: document is empty"},
       {",\n", "w.yaml:1:1: YAML syntax error: unexpected text after the document"},  // yaml-cpp#1319 loops
+      {"name: ok\nrules: []\n# fine: \xc3\xa9\nname: \x98x\n", "w.yaml:4:7: invalid UTF-8 (byte 0x98); a policy document is UTF-8 text"},
       {"name: a\n---\nname: b\n", "w.yaml:2:1: a second YAML document starts here; a policy is one document"},
   };
   for (const BadCase& c : cases) {
