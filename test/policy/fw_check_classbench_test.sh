@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # rampartctl fw check must print exactly column 1 of <set>.expected for every ClassBench set,
 # and fail cleanly (non-zero, message on stderr, nothing on stdout) on bad input.
-# usage: fw_check_classbench_test.sh RAMPARTCTL CLASSBENCH_DIR EXAMPLES_DIR
+# usage: fw_check_classbench_test.sh RAMPARTCTL CLASSBENCH_DIR [SET...]   (default: all six sets)
 set -u
-ctl=$1 dir=$2 examples=$3
+ctl=$1 dir=$2
+shift 2
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(acl1_1k fw1_1k ipc1_1k acl1_10k fw1_10k ipc1_10k)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-for set in acl1_1k fw1_1k ipc1_1k acl1_10k fw1_10k ipc1_10k; do
+for set in "${sets[@]}"; do
   if ! "$ctl" fw check --rules "$dir/$set.rules" --format classbench --trace "$dir/$set.trace" >"$tmp/out" 2>"$tmp/err"; then
     echo "FAIL $set: exit status $?: $(cat "$tmp/err")"; fail=1; continue
   fi
