@@ -1,0 +1,706 @@
+#include "controller/nb_spec.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "policy/policy_parser.h"
+#include "yaml-cpp/yaml.h"
+
+namespace rampart::controller {
+namespace {
+
+// Where a document came from, for error messages.
+struct DocCtx {
+  std::string file;
+  int index = 0;      // 1-based document number
+  int base_line = 0;  // 0-based line of the document's first line in the file
+  std::string kind;
+  std::string name;
+};
+
+struct SpecError {
+  std::string message;
+};
+
+std::string Where(const DocCtx& c, int line0) {
+  std::string what = c.kind.empty() ? "" : (" (" + c.kind + (c.name.empty() ? "" : " " + c.name) + ")");
+  return absl::StrCat(c.file, ":", c.base_line + line0 + 1, ": document ", c.index, what);
+}
+
+[[noreturn]] void Fail(const DocCtx& c, const YAML::Node& at, std::string_view path, std::string_view reason) {
+  int line = at.IsDefined() ? at.Mark().line : 0;
+  if (line < 0) line = 0;
+  throw SpecError{absl::StrCat(Where(c, line), ": ", path.empty() ? std::string() : absl::StrCat(std::string(path), ": "), std::string(reason))};
+}
+
+std::string TypeOf(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Null: return "nothing";
+    default: return "an undefined value";
+  }
+}
+
+std::string Join(std::string_view a, std::string_view b) {
+  return a.empty() ? std::string(b) : absl::StrCat(std::string(a), ".", std::string(b));
+}
+
+// Checks that `n` is a map whose keys are all in `known` (each once).
+void CheckFields(const DocCtx& c, const YAML::Node& n, std::string_view path,
+                 const std::vector<std::string>& known) {
+  if (!n.IsMap()) Fail(c, n, path, "expected a map, got " + TypeOf(n));
+  std::set<std::string> seen;
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) Fail(c, kv.first, path, "field names must be plain words");
+    const std::string& k = kv.first.Scalar();
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      Fail(c, kv.first, Join(path, k),
+           absl::StrCat("unknown field '", k, "' (known fields: ", absl::StrJoin(known, ", "), ")"));
+    if (!seen.insert(k).second) Fail(c, kv.first, Join(path, k), "field given twice");
+  }
+}
+
+std::string Scalar(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  if (!n.IsScalar()) Fail(c, n, path, "expected a word, got " + TypeOf(n));
+  if (n.Scalar().empty()) Fail(c, n, path, "must not be empty");
+  return n.Scalar();
+}
+
+std::string Required(const DocCtx& c, const YAML::Node& doc, const std::string& key, std::string_view path) {
+  YAML::Node n = doc[key];
+  if (!n.IsDefined() || n.IsNull()) Fail(c, doc, Join(path, key), "required field is missing");
+  return Scalar(c, n, Join(path, key));
+}
+
+std::string Name(const DocCtx& c, const YAML::Node& doc, const std::string& key, std::string_view path) {
+  std::string s = Required(c, doc, key, path);
+  for (char ch : s) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.';
+    if (!ok)
+      Fail(c, doc[key], Join(path, key),
+           absl::StrCat("name '", s, "' may contain only letters, digits, '-', '_' and '.'"));
+  }
+  return s;
+}
+
+Ip ParseIpField(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  std::string s = Scalar(c, n, path);
+  auto ip = Ip::Parse(s);
+  if (!ip) Fail(c, n, path, absl::StrCat("'", s, "' is not an IPv4 or IPv6 address"));
+  return *ip;
+}
+
+Prefix ParsePrefixField(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  std::string s = Scalar(c, n, path);
+  auto p = Prefix::Parse(s);
+  if (!p) Fail(c, n, path, absl::StrCat("'", s, "' is not a prefix like 198.18.1.0/24"));
+  if (s.find('/') != std::string::npos) {
+    auto addr = Ip::Parse(s.substr(0, s.find('/')));
+    if (addr && !(*addr == p->addr))
+      Fail(c, n, path, absl::StrCat("prefix '", s, "' has host bits set (did you mean ", p->ToString(), "?)"));
+  }
+  return *p;
+}
+
+uint64_t ParseMacField(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  std::string s = Scalar(c, n, path);
+  auto v = nlog::Value::Parse(nlog::Type::kMac, s);
+  if (!v) Fail(c, n, path, absl::StrCat("'", s, "' is not a MAC address like 02:00:00:00:00:01"));
+  uint64_t mac = v->AsMac();
+  if (mac & (uint64_t{1} << 40)) Fail(c, n, path, absl::StrCat("'", s, "' is a multicast MAC address"));
+  return mac;
+}
+
+YAML::Node List(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  if (!n.IsSequence()) Fail(c, n, path, "expected a list, got " + TypeOf(n));
+  return n;
+}
+
+std::map<std::string, std::string> Labels(const DocCtx& c, const YAML::Node& n, std::string_view path) {
+  if (!n.IsMap()) Fail(c, n, path, "expected a map of label: value, got " + TypeOf(n));
+  std::map<std::string, std::string> out;
+  for (const auto& kv : n) {
+    std::string k = Scalar(c, kv.first, path);
+    out[k] = Scalar(c, kv.second, Join(path, k));
+  }
+  return out;
+}
+
+uint64_t Fnv(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+std::string RuleActionName(Action a) {
+  switch (a) {
+    case Action::kAllow: return "allow";
+    case Action::kDrop: return "drop";
+    case Action::kReject: return "reject";
+    default: return "redirect";
+  }
+}
+
+std::string PortsText(const std::vector<PortRange>& v) {
+  std::vector<std::string> s;
+  for (const auto& r : v) s.push_back(r.lo == r.hi ? std::to_string(r.lo) : absl::StrCat(r.lo, "-", r.hi));
+  return absl::StrJoin(s, ",");
+}
+
+std::string SideText(const AddressSpec& a) {
+  if (a.IsAny()) return "any";
+  std::vector<std::string> s;
+  for (const auto& p : a.prefixes) s.push_back(p.ToString());
+  for (const auto& g : a.groups) s.push_back("group:" + g);
+  return absl::StrJoin(s, ",");
+}
+
+// Canonical one-line text of a validated rule (what `rampartctl compile` prints).
+std::string RuleText(const Rule& r) {
+  std::string dir = r.direction_mask == 3 ? "any" : (r.direction_mask == 1 ? "from-vm" : "to-vm");
+  std::string out = absl::StrCat("dir=", dir);
+  if (r.family) absl::StrAppend(&out, " family=ipv", r.family);
+  std::string proto = "any";
+  if (r.proto) {
+    switch (*r.proto) {
+      case 1: proto = "icmp"; break;
+      case 6: proto = "tcp"; break;
+      case 17: proto = "udp"; break;
+      case 58: proto = "icmpv6"; break;
+      default: proto = std::to_string(*r.proto);
+    }
+  }
+  absl::StrAppend(&out, " proto=", proto);
+  absl::StrAppend(&out, " src=", SideText(r.src), " dst=", SideText(r.dst));
+  if (!r.sports.empty()) absl::StrAppend(&out, " sport=", PortsText(r.sports));
+  if (!r.dports.empty()) absl::StrAppend(&out, " dport=", PortsText(r.dports));
+  if (r.icmp_type) absl::StrAppend(&out, " icmp_type=", *r.icmp_type);
+  if (r.icmp_code) absl::StrAppend(&out, " icmp_code=", *r.icmp_code);
+  absl::StrAppend(&out, " action=", RuleActionName(r.action));
+  if (r.action == Action::kRedirect) absl::StrAppend(&out, ":", r.redirect_service);
+  if (r.log) absl::StrAppend(&out, " log");
+  if (r.stateless) absl::StrAppend(&out, " stateless");
+  if (!r.name.empty()) absl::StrAppend(&out, " name=", r.name);
+  return out;
+}
+
+struct PendingRules {  // rules are checked once every AddressGroup is known
+  DocCtx ctx;
+  YAML::Node doc;
+  std::string tenant;
+  std::string default_action;
+  std::vector<NbRule>* out;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  NbSpec Run(std::string_view text) {
+    // Split on "---" lines ourselves: each document is loaded with YAML::Load (yaml-cpp's
+    // LoadAll can loop forever on malformed input, see src/policy/policy_parser.cc).
+    std::vector<std::pair<int, std::string>> docs;  // (first line, text)
+    std::string cur;
+    int start = 0, line = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string_view l = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      bool sep = l.substr(0, 3) == "---" && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+      if (sep) {
+        docs.emplace_back(start, cur);
+        cur.clear();
+        start = line;  // keep the separator line so line numbers match (it parses as a marker)
+        cur.append(l).append("\n");
+      } else {
+        cur.append(l).append("\n");
+      }
+      ++line;
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+    }
+    docs.emplace_back(start, cur);
+    int index = 0;
+    for (auto& [first, body] : docs) {
+      YAML::Node root;
+      DocCtx c{file_, 0, first, "", ""};
+      try {
+        root = YAML::Load(body);
+      } catch (const YAML::Exception& e) {
+        c.index = index + 1;
+        throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
+      }
+      if (!root.IsDefined() || root.IsNull()) continue;  // empty document (comments only)
+      c.index = ++index;
+      Document(c, root);
+    }
+    if (index == 0) throw SpecError{absl::StrCat(file_, ": no documents")};
+    CrossCheck();
+    return std::move(spec_);
+  }
+
+ private:
+  void Document(DocCtx& c, const YAML::Node& root) {
+    if (!root.IsMap()) Fail(c, root, "", "a document must be a map with a 'kind' field, got " + TypeOf(root));
+    YAML::Node k = root["kind"];
+    if (!k.IsDefined()) Fail(c, root, "kind", "required field is missing");
+    c.kind = Scalar(c, k, "kind");
+    if (root["name"].IsDefined() && root["name"].IsScalar()) c.name = root["name"].Scalar();
+    if (c.kind == "Tenant") {
+      CheckFields(c, root, "", {"kind", "name"});
+      std::string n = Name(c, root, "name", "");
+      if (!tenants_.insert(n).second) Fail(c, root["name"], "name", "tenant '" + n + "' is defined twice");
+      spec_.tenants.push_back(n);
+    } else if (c.kind == "Host") {
+      CheckFields(c, root, "", {"kind", "name", "underlay"});
+      NbHost h{Name(c, root, "name", ""), ParseIpField(c, Need(c, root, "underlay"), "underlay")};
+      if (!hosts_.insert(h.name).second) Fail(c, root["name"], "name", "host '" + h.name + "' is defined twice");
+      spec_.hosts.push_back(h);
+    } else if (c.kind == "LogicalSwitch") {
+      CheckFields(c, root, "", {"kind", "tenant", "name", "cidr"});
+      NbSwitch s{Name(c, root, "tenant", ""), Name(c, root, "name", ""), ParsePrefixField(c, Need(c, root, "cidr"), "cidr")};
+      Unique(c, root, "switch", s.tenant, s.name);
+      switches_[{s.tenant, s.name}] = s.cidr;
+      spec_.switches.push_back(s);
+      ctx_.push_back({c, root});
+    } else if (c.kind == "LogicalRouter") {
+      Router(c, root);
+    } else if (c.kind == "Port") {
+      PortDoc(c, root);
+    } else if (c.kind == "AddressGroup") {
+      CheckFields(c, root, "", {"kind", "tenant", "name", "prefixes", "ports", "selector"});
+      NbAddressGroup g;
+      g.tenant = Name(c, root, "tenant", "");
+      g.name = Name(c, root, "name", "");
+      Unique(c, root, "address group", g.tenant, g.name);
+      if (root["prefixes"].IsDefined()) {
+        YAML::Node l = List(c, root["prefixes"], "prefixes");
+        std::set<Prefix> seen;
+        for (size_t i = 0; i < l.size(); ++i) {
+          std::string p = absl::StrCat("prefixes[", i, "]");
+          Prefix x = ParsePrefixField(c, l[i], p);
+          if (!seen.insert(x).second) Fail(c, l[i], p, "prefix " + x.ToString() + " is listed twice");
+          g.prefixes.push_back(x);
+        }
+      }
+      g.members = Members(c, root, g.tenant);
+      if (!root["prefixes"].IsDefined() && !root["ports"].IsDefined() && !root["selector"].IsDefined())
+        Fail(c, root, "", "an AddressGroup needs prefixes, ports or a selector");
+      groups_[g.tenant].insert(g.name);
+      spec_.groups.push_back(g);
+    } else if (c.kind == "Firewall") {
+      FirewallDoc(c, root);
+    } else if (c.kind == "VnicPolicy") {
+      CheckFields(c, root, "", {"kind", "tenant", "name", "applied_to", "default", "rules"});
+      NbVnicPolicy v;
+      v.tenant = Name(c, root, "tenant", "");
+      v.name = Name(c, root, "name", "");
+      Unique(c, root, "firewall or vnic policy", v.tenant, v.name);
+      YAML::Node at = List(c, Need(c, root, "applied_to"), "applied_to");
+      if (at.size() == 0) Fail(c, at, "applied_to", "must name at least one port or a selector");
+      for (size_t i = 0; i < at.size(); ++i) {
+        std::string p = absl::StrCat("applied_to[", i, "]");
+        if (at[i].IsMap()) {
+          CheckFields(c, at[i], p, {"selector"});
+          if (!v.applied_to.selector.empty()) Fail(c, at[i], p, "only one selector is allowed");
+          v.applied_to.selector = Labels(c, at[i]["selector"], Join(p, "selector"));
+          if (v.applied_to.selector.empty()) Fail(c, at[i], Join(p, "selector"), "must list at least one label");
+        } else {
+          std::string port = Scalar(c, at[i], p);
+          pending_ports_.push_back({c, at[i], p, v.tenant, port});
+          v.applied_to.ports.push_back(port);
+        }
+      }
+      v.default_action = Default(c, root);
+      spec_.vnic_policies.push_back(v);
+      pending_rules_.push_back({c, root, v.tenant, v.default_action, nullptr});
+      vnic_rule_index_.push_back(spec_.vnic_policies.size() - 1);
+    } else {
+      Fail(c, k, "kind",
+           "unknown kind '" + c.kind +
+               "' (known: Tenant, Host, LogicalSwitch, LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy)");
+    }
+    tenant_refs_.push_back({c, root});
+  }
+
+  YAML::Node Need(const DocCtx& c, const YAML::Node& doc, const std::string& key) {
+    YAML::Node n = doc[key];
+    if (!n.IsDefined() || n.IsNull()) Fail(c, doc, key, "required field is missing");
+    return n;
+  }
+
+  void Unique(const DocCtx& c, const YAML::Node& doc, const std::string& what, const std::string& t,
+              const std::string& n) {
+    if (!names_[what].insert({t, n}).second)
+      Fail(c, doc["name"], "name", absl::StrCat(what, " '", n, "' is defined twice in tenant '", t, "'"));
+  }
+
+  std::string Default(const DocCtx& c, const YAML::Node& root) {
+    if (!root["default"].IsDefined()) return "drop";
+    std::string d = Scalar(c, root["default"], "default");
+    if (d != "drop" && d != "allow" && d != "reject")
+      Fail(c, root["default"], "default", "expected drop, allow or reject, got '" + d + "'");
+    return d;
+  }
+
+  NbSelectorSet Members(const DocCtx& c, const YAML::Node& root, const std::string& tenant) {
+    NbSelectorSet m;
+    if (root["ports"].IsDefined()) {
+      YAML::Node l = List(c, root["ports"], "ports");
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string p = absl::StrCat("ports[", i, "]");
+        std::string port = Scalar(c, l[i], p);
+        pending_ports_.push_back({c, l[i], p, tenant, port});
+        m.ports.push_back(port);
+      }
+    }
+    if (root["selector"].IsDefined()) {
+      m.selector = Labels(c, root["selector"], "selector");
+      if (m.selector.empty()) Fail(c, root["selector"], "selector", "must list at least one label");
+    }
+    return m;
+  }
+
+  void Router(const DocCtx& c, const YAML::Node& root) {
+    CheckFields(c, root, "", {"kind", "tenant", "name", "ports", "static_routes", "policy_routes"});
+    NbRouter r;
+    r.tenant = Name(c, root, "tenant", "");
+    r.name = Name(c, root, "name", "");
+    Unique(c, root, "router", r.tenant, r.name);
+    YAML::Node ports = List(c, Need(c, root, "ports"), "ports");
+    std::set<std::string> sws;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      std::string p = absl::StrCat("ports[", i, "]");
+      CheckFields(c, ports[i], p, {"switch", "ip"});
+      NbRouterPort rp;
+      rp.sw = Name(c, ports[i], "switch", p);
+      rp.ip = ParseIpField(c, Need(c, ports[i], "ip"), Join(p, "ip"));
+      if (!sws.insert(rp.sw).second) Fail(c, ports[i], Join(p, "switch"), "the router has a port on '" + rp.sw + "' already");
+      uint64_t h = Fnv(absl::StrCat(r.tenant, "/", r.name, "/", rp.sw));
+      rp.mac = 0x025200000000ull | (h & 0xffffffffull);  // locally administered, stable
+      r.ports.push_back(rp);
+      pending_router_ports_.push_back({c, ports[i], p, r.tenant, rp.sw, rp.ip});
+    }
+    if (root["static_routes"].IsDefined()) {
+      YAML::Node l = List(c, root["static_routes"], "static_routes");
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string p = absl::StrCat("static_routes[", i, "]");
+        CheckFields(c, l[i], p, {"prefix", "nexthop"});
+        NbStaticRoute s{ParsePrefixField(c, Need(c, l[i], "prefix"), Join(p, "prefix")),
+                        ParseIpField(c, Need(c, l[i], "nexthop"), Join(p, "nexthop"))};
+        pending_nexthops_.push_back({c, l[i], Join(p, "nexthop"), r.tenant, r.name, s.nexthop});
+        r.static_routes.push_back(s);
+      }
+    }
+    if (root["policy_routes"].IsDefined()) {
+      YAML::Node l = List(c, root["policy_routes"], "policy_routes");
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string p = absl::StrCat("policy_routes[", i, "]");
+        CheckFields(c, l[i], p, {"priority", "match", "action"});
+        NbPolicyRoute pr;
+        pr.priority = 1000 - static_cast<int>(i);  // list order
+        if (l[i]["priority"].IsDefined()) {
+          std::string s = Scalar(c, l[i]["priority"], Join(p, "priority"));
+          char* end = nullptr;
+          long v = std::strtol(s.c_str(), &end, 10);
+          if (*end != '\0' || v < 1 || v > 60000)
+            Fail(c, l[i]["priority"], Join(p, "priority"), "expected a number 1..60000 (higher first), got '" + s + "'");
+          pr.priority = static_cast<int>(v);
+        }
+        pr.src = *Prefix::Parse("0.0.0.0/0");
+        pr.dst = pr.src;
+        YAML::Node m = Need(c, l[i], "match");
+        CheckFields(c, m, Join(p, "match"), {"source", "destination"});
+        if (m["source"].IsDefined()) pr.src = ParsePrefixField(c, m["source"], Join(p, "match.source"));
+        if (m["destination"].IsDefined()) pr.dst = ParsePrefixField(c, m["destination"], Join(p, "match.destination"));
+        if (pr.src.IsV4() != pr.dst.IsV4())
+          Fail(c, m, Join(p, "match"), "source and destination are of different address families");
+        std::string a = Scalar(c, Need(c, l[i], "action"), Join(p, "action"));
+        if (a == "drop" || a == "allow") {
+          pr.action = a;
+        } else if (a.rfind("firewall ", 0) == 0 && a.size() > 9) {
+          pr.action = "firewall";
+          pr.firewall = a.substr(9);
+          pending_fw_refs_.push_back({c, l[i]["action"], Join(p, "action"), r.tenant, pr.firewall, r.name});
+        } else {
+          Fail(c, l[i]["action"], Join(p, "action"), "expected 'firewall NAME', 'drop' or 'allow', got '" + a + "'");
+        }
+        r.policy_routes.push_back(pr);
+      }
+    }
+    routers_[{r.tenant, r.name}] = sws;
+    spec_.routers.push_back(r);
+  }
+
+  void PortDoc(const DocCtx& c, const YAML::Node& root) {
+    CheckFields(c, root, "", {"kind", "tenant", "switch", "name", "mac", "ips", "host", "labels"});
+    NbPort p;
+    p.tenant = Name(c, root, "tenant", "");
+    p.name = Name(c, root, "name", "");
+    p.sw = Name(c, root, "switch", "");
+    Unique(c, root, "port", p.tenant, p.name);
+    p.mac = ParseMacField(c, Need(c, root, "mac"), "mac");
+    if (!macs_.insert({p.tenant, p.mac}).second)
+      Fail(c, root["mac"], "mac", "MAC " + root["mac"].Scalar() + " is used by another port of tenant '" + p.tenant + "'");
+    if (root["ips"].IsDefined()) {
+      YAML::Node l = List(c, root["ips"], "ips");
+      for (size_t i = 0; i < l.size(); ++i) {
+        std::string path = absl::StrCat("ips[", i, "]");
+        Ip ip = ParseIpField(c, l[i], path);
+        pending_ips_.push_back({c, l[i], path, p.tenant, p.sw, ip});
+        p.ips.push_back(ip);
+      }
+    }
+    if (root["host"].IsDefined()) {
+      p.host = Name(c, root, "host", "");
+      pending_hosts_.push_back({c, root["host"], "host", p.host});
+    }
+    if (root["labels"].IsDefined()) p.labels = Labels(c, root["labels"], "labels");
+    pending_switches_.push_back({c, root["switch"], "switch", p.tenant, p.sw});
+    spec_.ports.push_back(p);
+  }
+
+  void FirewallDoc(const DocCtx& c, const YAML::Node& root) {
+    CheckFields(c, root, "", {"kind", "tenant", "name", "placement", "default", "rules"});
+    NbFirewall f;
+    f.tenant = Name(c, root, "tenant", "");
+    f.name = Name(c, root, "name", "");
+    Unique(c, root, "firewall or vnic policy", f.tenant, f.name);
+    YAML::Node pl = Need(c, root, "placement");
+    CheckFields(c, pl, "placement", {"attached_to_router", "inline"});
+    if (pl.size() != 1) Fail(c, pl, "placement", "give exactly one of attached_to_router or inline");
+    if (pl["attached_to_router"].IsDefined()) {
+      f.placement = "attached";
+      f.router = Name(c, pl, "attached_to_router", "placement");
+      pending_routers_.push_back({c, pl["attached_to_router"], "placement.attached_to_router", f.tenant, f.router, ""});
+    } else {
+      f.placement = "inline";
+      YAML::Node in = pl["inline"];
+      CheckFields(c, in, "placement.inline", {"switch", "router"});
+      f.sw = Name(c, in, "switch", "placement.inline");
+      f.router = Name(c, in, "router", "placement.inline");
+      pending_routers_.push_back({c, in["router"], "placement.inline.router", f.tenant, f.router, f.sw});
+      if (!inline_.insert({f.tenant, f.sw, f.router}).second)
+        Fail(c, in, "placement.inline", "another inline firewall already sits between '" + f.sw + "' and '" + f.router + "'");
+    }
+    f.default_action = Default(c, root);
+    fw_placement_[{f.tenant, f.name}] = f.placement == "attached" ? f.router : "";
+    spec_.firewalls.push_back(f);
+    pending_rules_.push_back({c, root, f.tenant, f.default_action, nullptr});
+    vnic_rule_index_.push_back(-1 - static_cast<long>(spec_.firewalls.size() - 1));
+  }
+
+  void Rules(PendingRules& pr, std::vector<NbRule>& out) {
+    const DocCtx& c = pr.ctx;
+    YAML::Node rules = pr.doc["rules"];
+    if (!rules.IsDefined() || rules.IsNull()) return;
+    List(c, rules, "rules");
+    YAML::Emitter e;
+    e << YAML::BeginMap << YAML::Key << "default" << YAML::Value << pr.default_action;
+    e << YAML::Key << "address_groups" << YAML::Value << YAML::BeginSeq;
+    for (const auto& g : groups_[pr.tenant]) {
+      e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g << YAML::Key << "prefixes"
+        << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::EndMap;
+    }
+    e << YAML::EndSeq << YAML::Key << "rules" << YAML::Value << rules << YAML::EndMap;
+    auto pol = ParsePolicyYaml(e.c_str(), "@");
+    if (!pol.ok()) {
+      // "@:L:C: rules[3].x: reason" -> our location of rules[3], the path and the reason.
+      std::string msg(pol.status().message());
+      std::string rest = msg;
+      if (msg.rfind("@:", 0) == 0) {
+        size_t a = msg.find(": ", 2);
+        if (a != std::string::npos) rest = msg.substr(a + 2);
+      }
+      YAML::Node at = rules;
+      if (rest.rfind("rules[", 0) == 0) {
+        size_t i = std::strtoul(rest.c_str() + 6, nullptr, 10);
+        if (i < rules.size()) at = rules[i];
+      }
+      int line = at.Mark().line < 0 ? 0 : at.Mark().line;
+      throw SpecError{absl::StrCat(Where(c, line), ": ", rest)};
+    }
+    for (const Rule& r : pol->rules) {
+      NbRule nr{r.id, r.priority, RuleText(r), {}};
+      std::set<std::string> gs(r.src.groups.begin(), r.src.groups.end());
+      gs.insert(r.dst.groups.begin(), r.dst.groups.end());
+      nr.groups.assign(gs.begin(), gs.end());
+      out.push_back(nr);
+    }
+  }
+
+  struct Ref { DocCtx c; YAML::Node at; std::string path, tenant, name; };
+  struct IpRef { DocCtx c; YAML::Node at; std::string path, tenant, sw; Ip ip; };
+  struct RouterRef { DocCtx c; YAML::Node at; std::string path, tenant, router, sw; };
+  struct FwRef { DocCtx c; YAML::Node at; std::string path, tenant, fw, router; };
+  struct HostRef { DocCtx c; YAML::Node at; std::string path, host; };
+  struct NhRef { DocCtx c; YAML::Node at; std::string path, tenant, router; Ip ip; };
+  struct Ctx { DocCtx c; YAML::Node doc; };
+
+  void CrossCheck() {
+    for (auto& [c, doc] : tenant_refs_) {
+      YAML::Node t = doc["tenant"];
+      if (t.IsDefined() && !tenants_.count(t.Scalar()))
+        Fail(c, t, "tenant", "unknown tenant '" + t.Scalar() + "' (add a 'kind: Tenant' document)");
+    }
+    for (auto& r : pending_switches_)
+      if (!switches_.count({r.tenant, r.name}))
+        Fail(r.c, r.at, r.path, absl::StrCat("unknown LogicalSwitch '", r.name, "' in tenant '", r.tenant, "'"));
+    for (auto& r : pending_router_ports_) {
+      auto it = switches_.find({r.tenant, r.sw});
+      if (it == switches_.end())
+        Fail(r.c, r.at, Join(r.path, "switch"), absl::StrCat("unknown LogicalSwitch '", r.sw, "' in tenant '", r.tenant, "'"));
+      if (!it->second.Contains(r.ip))
+        Fail(r.c, r.at, Join(r.path, "ip"), absl::StrCat(r.ip.ToString(), " is outside the switch's cidr ", it->second.ToString()));
+    }
+    for (auto& r : pending_ips_) {
+      auto it = switches_.find({r.tenant, r.sw});
+      if (it != switches_.end() && !it->second.Contains(r.ip))
+        Fail(r.c, r.at, r.path, absl::StrCat(r.ip.ToString(), " is outside switch '", r.sw, "' (", it->second.ToString(), ")"));
+      if (!ips_.insert({r.tenant, r.ip}).second)
+        Fail(r.c, r.at, r.path, absl::StrCat(r.ip.ToString(), " is used by another port of tenant '", r.tenant, "'"));
+    }
+    for (auto& r : pending_hosts_)
+      if (!hosts_.count(r.host)) Fail(r.c, r.at, r.path, "unknown host '" + r.host + "' (add a 'kind: Host' document)");
+    for (auto& r : pending_ports_)
+      if (!names_["port"].count({r.tenant, r.name}))
+        Fail(r.c, r.at, r.path, absl::StrCat("unknown Port '", r.name, "' in tenant '", r.tenant, "'"));
+    for (auto& r : pending_nexthops_) {
+      bool ok = false;
+      for (const auto& sw : routers_[{r.tenant, r.router}]) {
+        auto it = switches_.find({r.tenant, sw});
+        if (it != switches_.end() && it->second.Contains(r.ip)) ok = true;
+      }
+      if (!ok) Fail(r.c, r.at, r.path, absl::StrCat("next hop ", r.ip.ToString(), " is on none of router '", r.router, "''s switches"));
+    }
+    for (auto& r : pending_routers_) {
+      auto it = routers_.find({r.tenant, r.router});
+      if (it == routers_.end())
+        Fail(r.c, r.at, r.path, absl::StrCat("unknown LogicalRouter '", r.router, "' in tenant '", r.tenant, "'"));
+      if (!r.sw.empty() && !it->second.count(r.sw))
+        Fail(r.c, r.at, r.path, absl::StrCat("router '", r.router, "' has no port on switch '", r.sw, "'"));
+    }
+    for (auto& r : pending_fw_refs_) {
+      auto it = fw_placement_.find({r.tenant, r.fw});
+      if (it == fw_placement_.end())
+        Fail(r.c, r.at, r.path, absl::StrCat("unknown Firewall '", r.fw, "' in tenant '", r.tenant, "'"));
+      if (it->second != r.router)
+        Fail(r.c, r.at, r.path, absl::StrCat("firewall '", r.fw, "' is not attached to router '", r.router,
+                                             "' (placement: attached_to_router)"));
+    }
+    for (size_t i = 0; i < pending_rules_.size(); ++i) {
+      long k = vnic_rule_index_[i];
+      std::vector<NbRule>& out = k >= 0 ? spec_.vnic_policies[k].rules : spec_.firewalls[-1 - k].rules;
+      Rules(pending_rules_[i], out);
+    }
+  }
+
+  std::string file_;
+  NbSpec spec_;
+  std::set<std::string> tenants_, hosts_;
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> names_;
+  std::map<std::pair<std::string, std::string>, Prefix> switches_;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> routers_;
+  std::map<std::pair<std::string, std::string>, std::string> fw_placement_;
+  std::map<std::string, std::set<std::string>> groups_;
+  std::set<std::tuple<std::string, std::string, std::string>> inline_;
+  std::set<std::pair<std::string, uint64_t>> macs_;
+  std::set<std::pair<std::string, Ip>> ips_;
+  std::vector<Ctx> ctx_, tenant_refs_;
+  std::vector<Ref> pending_switches_, pending_ports_;
+  std::vector<RouterRef> pending_routers_;
+  std::vector<IpRef> pending_router_ports_, pending_ips_;
+  std::vector<HostRef> pending_hosts_;
+  std::vector<NhRef> pending_nexthops_;
+  std::vector<FwRef> pending_fw_refs_;
+  std::vector<PendingRules> pending_rules_;
+  std::vector<long> vnic_rule_index_;
+};
+
+}  // namespace
+
+absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file) {
+  try {
+    Parser p{std::string(file)};
+    return p.Run(text);
+  } catch (const SpecError& e) {
+    return absl::InvalidArgumentError(e.message);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(file), ": YAML error: ", e.what()));
+  }
+}
+
+absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseNbSpec(ss.str(), path);
+}
+
+std::vector<InputRow> SpecToRows(const NbSpec& spec) {
+  using nlog::Value;
+  auto S = [](const std::string& s) { return Value::String(s); };
+  std::vector<InputRow> rows;
+  auto add = [&](const char* t, nlog::Row r) { rows.push_back({t, std::move(r)}); };
+  for (const auto& t : spec.tenants) add("Tenant", {S(t)});
+  for (const auto& h : spec.hosts) add("Host", {S(h.name), Value::FromIp(h.underlay)});
+  for (const auto& s : spec.switches) add("Switch", {S(s.tenant), S(s.name), Value::FromPrefix(s.cidr)});
+  for (const auto& r : spec.routers) {
+    add("Router", {S(r.tenant), S(r.name)});
+    for (const auto& p : r.ports)
+      add("RouterPort", {S(r.tenant), S(r.name), S(p.sw), Value::FromIp(p.ip), Value::Mac(p.mac)});
+    for (const auto& s : r.static_routes)
+      add("StaticRoute", {S(r.tenant), S(r.name), Value::FromPrefix(s.dst), Value::FromIp(s.nexthop)});
+    for (const auto& p : r.policy_routes)
+      add("PolicyRoute", {S(r.tenant), S(r.name), Value::Int(p.priority), Value::FromPrefix(p.src),
+                          Value::FromPrefix(p.dst), S(p.action), S(p.firewall)});
+  }
+  for (const auto& p : spec.ports) {
+    add("Port", {S(p.tenant), S(p.name), S(p.sw), Value::Mac(p.mac)});
+    for (const auto& ip : p.ips) add("PortIp", {S(p.tenant), S(p.name), Value::FromIp(ip)});
+    if (!p.host.empty()) add("PortHost", {S(p.tenant), S(p.name), S(p.host)});
+    for (const auto& [k, v] : p.labels) add("PortLabel", {S(p.tenant), S(p.name), S(k), S(v)});
+  }
+  auto members = [&](const std::string& t, const char* kind, const std::string& owner, const NbSelectorSet& m) {
+    for (const auto& p : m.ports) add("GroupPort", {S(t), S(kind), S(owner), S(p)});
+    for (const auto& [k, v] : m.selector) add("GroupSelector", {S(t), S(kind), S(owner), S(k), S(v)});
+  };
+  for (const auto& g : spec.groups) {
+    for (const auto& p : g.prefixes) add("GroupPrefix", {S(g.tenant), S(g.name), Value::FromPrefix(p)});
+    members(g.tenant, "group", g.name, g.members);
+  }
+  auto rules = [&](const std::string& t, const std::string& inst, const std::vector<NbRule>& rs) {
+    for (const auto& r : rs) {
+      add("FwRule", {S(t), S(inst), Value::Int(r.id), Value::Int(r.priority), S(r.text)});
+      for (const auto& g : r.groups) add("FwRuleGroup", {S(t), S(inst), Value::Int(r.id), S(g)});
+    }
+  };
+  for (const auto& f : spec.firewalls) {
+    add("Firewall", {S(f.tenant), S(f.name), S(f.placement), S(f.router), S(f.sw), S(f.default_action)});
+    rules(f.tenant, f.name, f.rules);
+  }
+  for (const auto& v : spec.vnic_policies) {
+    add("VnicPolicy", {S(v.tenant), S(v.name), S(v.default_action)});
+    members(v.tenant, "vnic", v.name, v.applied_to);
+    rules(v.tenant, v.name, v.rules);
+  }
+  std::sort(rows.begin(), rows.end(), [](const InputRow& a, const InputRow& b) {
+    if (a.table != b.table) return a.table < b.table;
+    return nlog::RowLess(a.row, b.row);
+  });
+  rows.erase(std::unique(rows.begin(), rows.end(),
+                         [](const InputRow& a, const InputRow& b) { return a.table == b.table && a.row == b.row; }),
+             rows.end());
+  return rows;
+}
+
+}  // namespace rampart::controller

@@ -1,0 +1,104 @@
+// Northbound spec: the multi-document YAML a tenant administrator writes (kind: Tenant,
+// LogicalSwitch, LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy, Host), parsed,
+// validated, and turned into the input rows of the logical stage's nlog program
+// (src/controller/programs/logical.nlog; docs/logical-stage.md).
+//
+// Errors are InvalidArgument and read
+//   "<file>:<line>: document <n> (<Kind> <name>): <field path>: <reason>"
+// e.g. "a.yaml:14: document 3 (Port vm1): switch: unknown LogicalSwitch 'ls9' in tenant 'A'".
+// Unknown fields are errors; nothing is returned on error.
+//
+// Thread-safety: pure functions.
+#ifndef RAMPART_CONTROLLER_NB_SPEC_H_
+#define RAMPART_CONTROLLER_NB_SPEC_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/ip.h"
+#include "nlog/value.h"
+
+namespace rampart::controller {
+
+struct NbSwitch { std::string tenant, name; Prefix cidr; };
+struct NbRouterPort { std::string sw; Ip ip; uint64_t mac = 0; };
+struct NbStaticRoute { Prefix dst; Ip nexthop; };
+struct NbPolicyRoute {
+  int priority = 0;
+  Prefix src, dst;           // omitted = 0.0.0.0/0
+  std::string action;        // firewall | drop | allow
+  std::string firewall;      // for action firewall
+};
+struct NbRouter {
+  std::string tenant, name;
+  std::vector<NbRouterPort> ports;
+  std::vector<NbStaticRoute> static_routes;
+  std::vector<NbPolicyRoute> policy_routes;
+};
+struct NbPort {
+  std::string tenant, sw, name, host;  // host "" = not bound
+  uint64_t mac = 0;
+  std::vector<Ip> ips;
+  std::map<std::string, std::string> labels;
+};
+struct NbSelectorSet {  // explicit ports and/or a label selector (all labels must match)
+  std::vector<std::string> ports;
+  std::map<std::string, std::string> selector;
+};
+struct NbAddressGroup {
+  std::string tenant, name;
+  std::vector<Prefix> prefixes;
+  NbSelectorSet members;
+};
+struct NbRule {
+  uint32_t id = 0;
+  int32_t priority = 0;
+  std::string text;                 // canonical one-line form
+  std::vector<std::string> groups;  // group names used by the rule
+};
+struct NbFirewall {
+  std::string tenant, name;
+  std::string placement;  // attached | inline
+  std::string router, sw;
+  std::string default_action;
+  std::vector<NbRule> rules;
+};
+struct NbVnicPolicy {
+  std::string tenant, name, default_action;
+  NbSelectorSet applied_to;
+  std::vector<NbRule> rules;
+};
+struct NbHost { std::string name; Ip underlay; };
+
+struct NbSpec {
+  std::vector<std::string> tenants;
+  std::vector<NbHost> hosts;
+  std::vector<NbSwitch> switches;
+  std::vector<NbRouter> routers;
+  std::vector<NbPort> ports;
+  std::vector<NbAddressGroup> groups;
+  std::vector<NbFirewall> firewalls;
+  std::vector<NbVnicPolicy> vnic_policies;
+};
+
+// Parses and validates every document of `text`; `file` names the input in errors.
+absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file);
+absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path);
+
+// One row of an nlog input table.
+struct InputRow {
+  std::string table;
+  nlog::Row row;
+};
+
+// The spec as input rows of logical.nlog, sorted (table, then row) and without duplicates.
+std::vector<InputRow> SpecToRows(const NbSpec& spec);
+
+}  // namespace rampart::controller
+
+#endif  // RAMPART_CONTROLLER_NB_SPEC_H_
