@@ -162,11 +162,15 @@ absl::StatusOr<FlowSyncResult> FlowTableSync::SetDesired(std::vector<Flow> flows
   }
   std::lock_guard<std::mutex> l(mu_);
   desired_ = std::move(desired);
+  desired_set_ = true;
   return SyncLocked();
 }
 
 absl::StatusOr<FlowSyncResult> FlowTableSync::Resync() {
   std::lock_guard<std::mutex> l(mu_);
+  // Before the first SetDesired there is no desired state: "no flows" would mean deleting what
+  // a previous agent installed, a gap in enforcement on every agent restart. Do nothing.
+  if (!desired_set_) return FlowSyncResult{};
   if (installed_known_ && installed_generation_ == client_.generation() &&
       client_.IsConnected()) {
     return FlowSyncResult{};

@@ -98,6 +98,7 @@ class FlowTableSync {
 
   mutable std::mutex mu_;
   std::map<FlowKey, Flow> desired_;
+  bool desired_set_ = false;  // SetDesired has been called: until then Resync does nothing
   std::map<FlowKey, Flow> installed_;
   bool installed_known_ = false;
   uint64_t installed_generation_ = 0;

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <random>
 
 #include "test/ovs/openflow_fake_switch.h"
@@ -200,6 +203,26 @@ TEST(FlowTableSync, AutoResyncRestoresFlowsAfterTheSwitchRestarts) {
   f.sw.Crash(/*lose_flows=*/true);  // ovs-vswitchd restarted: its table is empty
   ASSERT_TRUE(f.sw.WaitFor([&] { return TableFlows(f.sw) == Keyed(flows); }, 10000));
   EXPECT_GE(f.client.generation(), 2u);
+  f.sync.StopAutoResync();
+}
+
+TEST(FlowTableSync, AFreshSyncerNeverDeletesWhatAPreviousAgentInstalledBeforeItsFirstSetDesired) {
+  // An agent restart: the switch holds the previous agent's flows; the new syncer starts its
+  // auto-resync before it has computed its desired state. It must not treat "nothing desired yet"
+  // as "delete everything".
+  Fixture f;
+  auto flows = AllKindsFlows();
+  for (const Flow& fl : flows) f.sw.InstallDirect(fl);
+  f.sync.StartAutoResync();
+  auto r = f.sync.Resync();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->sent);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the resync thread run
+  EXPECT_EQ(TableFlows(f.sw), Keyed(flows));
+  auto first = f.sync.SetDesired(flows);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->sent) << "the same state as installed: nothing to send";
+  EXPECT_EQ(TableFlows(f.sw), Keyed(flows));
   f.sync.StopAutoResync();
 }
 
