@@ -101,12 +101,18 @@ Ip ParseIpField(const DocCtx& c, const YAML::Node& n, std::string_view path) {
 Prefix ParsePrefixField(const DocCtx& c, const YAML::Node& n, std::string_view path) {
   std::string s = Scalar(c, n, path);
   auto p = Prefix::Parse(s);
-  if (!p) Fail(c, n, path, absl::StrCat("'", s, "' is not a prefix like 198.18.1.0/24"));
-  if (s.find('/') != std::string::npos) {
+  if (!p && s.find('/') != std::string::npos) {
     auto addr = Ip::Parse(s.substr(0, s.find('/')));
-    if (addr && !(*addr == p->addr))
-      Fail(c, n, path, absl::StrCat("prefix '", s, "' has host bits set (did you mean ", p->ToString(), "?)"));
+    char* end = nullptr;
+    std::string len_text = s.substr(s.find('/') + 1);
+    long len = std::strtol(len_text.c_str(), &end, 10);
+    int max = addr && addr->IsV4() ? 32 : 128;
+    if (addr && !len_text.empty() && *end == '\0' && len >= 0 && len <= max) {
+      Prefix m = Prefix::Make(*addr, static_cast<int>(addr->IsV4() ? 96 + len : len));
+      Fail(c, n, path, absl::StrCat("prefix '", s, "' has host bits set (did you mean ", m.ToString(), "?)"));
+    }
   }
+  if (!p) Fail(c, n, path, absl::StrCat("'", s, "' is not a prefix like 198.18.1.0/24"));
   return *p;
 }
 
