@@ -1,3 +1,330 @@
+// Logical-stage programs on small topologies: spans, flows, overlapping tenants, inline and
+// attached firewalls, the policy-route loop guard, incremental moves and from-scratch equality.
 #include "controller/logical_stage.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
-TEST(LogicalStagePlaceholder, ProgramCompiles) { EXPECT_TRUE(rampart::controller::CompileLogicalProgram().ok()); }
+
+namespace rampart::controller {
+namespace {
+
+using nlog::Row;
+
+std::string Hosts(int n) {
+  std::string s;
+  for (int i = 1; i <= n; ++i) s += "kind: Host\nname: h" + std::to_string(i) + "\nunderlay: 198.19.255." + std::to_string(i) + "\n---\n";
+  return s;
+}
+
+std::string PortDoc(const std::string& t, const std::string& sw, const std::string& name, int mac, const std::string& ip,
+                    const std::string& host, const std::string& extra = "") {
+  char m[32];
+  std::snprintf(m, sizeof m, "02:00:00:00:00:%02x", mac);
+  return "---\nkind: Port\ntenant: " + t + "\nswitch: " + sw + "\nname: " + name + "\nmac: \"" + m + "\"\nips: [" + ip +
+         "]\nhost: " + host + "\n" + extra;
+}
+
+// Tenant T: ls1 198.18.1.0/24 (vm1, vm2), ls2 198.18.2.0/24 (vm3, vm4), router r1.
+std::string Topology(const std::string& t, const std::map<std::string, std::string>& host_of) {
+  std::string s = "---\nkind: Tenant\nname: " + t + "\n";
+  s += "---\nkind: LogicalSwitch\ntenant: " + t + "\nname: ls1\ncidr: 198.18.1.0/24\n";
+  s += "---\nkind: LogicalSwitch\ntenant: " + t + "\nname: ls2\ncidr: 198.18.2.0/24\n";
+  s += PortDoc(t, "ls1", "vm1", 1, "198.18.1.11", host_of.at("vm1"), "labels: {app: web}\n");
+  s += PortDoc(t, "ls1", "vm2", 2, "198.18.1.12", host_of.at("vm2"));
+  s += PortDoc(t, "ls2", "vm3", 3, "198.18.2.13", host_of.at("vm3"));
+  s += PortDoc(t, "ls2", "vm4", 4, "198.18.2.14", host_of.at("vm4"));
+  return s;
+}
+
+std::string Router(const std::string& t, const std::string& policy_routes = "") {
+  return "---\nkind: LogicalRouter\ntenant: " + t +
+         "\nname: r1\nports:\n  - {switch: ls1, ip: 198.18.1.1}\n  - {switch: ls2, ip: 198.18.2.1}\n" + policy_routes;
+}
+
+std::string AttachedFw(const std::string& t) {
+  return Router(t, "policy_routes:\n  - match: {source: 198.18.1.0/24}\n    action: firewall fw\n") +
+         "---\nkind: Firewall\ntenant: " + t + "\nname: fw\nplacement: {attached_to_router: r1}\nrules:\n" +
+         "  - {id: 10, source: [198.18.1.0/24], destination: [198.18.2.0/24], protocol: tcp, "
+         "destination_ports: [80, 5201], action: allow}\n";
+}
+
+std::string Vnic(const std::string& t, const std::string& applied) {
+  return "---\nkind: VnicPolicy\ntenant: " + t + "\nname: vp\napplied_to: " + applied +
+         "\nrules:\n  - {id: 1, direction: from-vm, action: allow}\n  - {id: 2, direction: to-vm, protocol: tcp, "
+         "destination_ports: [22], action: allow}\n";
+}
+
+NbSpec Parse(const std::string& text) {
+  auto s = ParseNbSpec(text, "test.yaml");
+  EXPECT_TRUE(s.ok()) << s.status() << "\n" << text;
+  return s.ok() ? *s : NbSpec{};
+}
+
+std::unique_ptr<LogicalStage> Stage() {
+  auto s = LogicalStage::Create();
+  EXPECT_TRUE(s.ok()) << s.status();
+  return std::move(*s);
+}
+
+std::vector<Row> Scan(const LogicalStage& s, const char* t) {
+  auto r = s.engine().Scan(t);
+  EXPECT_TRUE(r.ok()) << t;
+  return r.ok() ? *r : std::vector<Row>{};
+}
+
+// Rows of `table` as text, columns separated by '|'.
+std::set<std::string> Text(const std::vector<Row>& rows) {
+  std::set<std::string> out;
+  for (const auto& r : rows) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) s += (i ? "|" : "") + r[i].ToString();
+    out.insert(s);
+  }
+  return out;
+}
+std::set<std::string> Text(const LogicalStage& s, const char* t) { return Text(Scan(s, t)); }
+
+const std::map<std::string, std::string> kSpread = {{"vm1", "h1"}, {"vm2", "h2"}, {"vm3", "h1"}, {"vm4", "h2"}};
+
+TEST(LogicalStage, AttachedFirewallSpanReachesHostsOfProtectedSwitches) {
+  auto st = Stage();
+  // vm4 alone on h3: h3 still runs r1 and its switches, so it needs the firewall too.
+  auto spec = Parse(Hosts(4) + Topology("A", {{"vm1", "h1"}, {"vm2", "h2"}, {"vm3", "h1"}, {"vm4", "h3"}}) + AttachedFw("A"));
+  ASSERT_TRUE(st->SetSpec(spec).ok());
+  EXPECT_EQ(Text(*st, "FwInstance"),
+            (std::set<std::string>{"A|fw|firewall|h1|drop", "A|fw|firewall|h2|drop", "A|fw|firewall|h3|drop"}));
+  auto span = Text(*st, "FwRuleSpan");
+  EXPECT_EQ(span.size(), 3u);
+  for (const auto& s : span) EXPECT_NE(s.find("dport=80,5201 action=allow"), std::string::npos) << s;
+  EXPECT_EQ(Text(*st, "FwSlice"), (std::set<std::string>{"A|fw|h1|attach", "A|fw|h2|attach", "A|fw|h3|attach"}));
+  EXPECT_TRUE(Text(*st, "FwPortBinding").count("A|fw|vm4|h3"));
+  // h4 has no port: nothing at all.
+  for (const auto& r : Text(*st, "PFlow")) EXPECT_EQ(r.find("|h4|"), std::string::npos) << r;
+}
+
+TEST(LogicalStage, VnicPolicyReachesExactlyTheHostsOfItsVms) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + Topology("A", kSpread) + Vnic("A", "[vm2]"))).ok());
+  EXPECT_EQ(Text(*st, "FwInstance"), (std::set<std::string>{"A|vp|vnic|h2|drop"}));
+  EXPECT_EQ(Text(*st, "FwSlice"), (std::set<std::string>{"A|vp|h2|vm2"}));
+  std::set<std::string> hosts;
+  for (const auto& r : Scan(*st, "FwRuleSpan")) hosts.insert(r[5].ToString());
+  EXPECT_EQ(hosts, (std::set<std::string>{"h2"}));
+  // Selector form: vm1 carries app=web.
+  auto st2 = Stage();
+  ASSERT_TRUE(st2->SetSpec(Parse(Hosts(2) + Topology("A", kSpread) + Vnic("A", "[{selector: {app: web}}]"))).ok());
+  EXPECT_EQ(Text(*st2, "FwSlice"), (std::set<std::string>{"A|vp|h1|vm1"}));
+  // Steering flows on vm1's switch, with the return guard.
+  auto lf = Text(*st2, "LFlow");
+  EXPECT_TRUE(lf.count("A|ls1|ls_in_vnic|100|inport==vm1 && ip|steer(firewall:vp:vm1)"));
+  EXPECT_TRUE(lf.count("A|ls1|ls_in_vnic|110|inport==firewall:vp:vm1|inport=vm1; next"));
+}
+
+TEST(LogicalStage, OverlappingTenantAddressSpacesStaySeparate) {
+  auto st = Stage();
+  auto spec = Parse(Hosts(4) + Topology("A", kSpread) + AttachedFw("A") +
+                    Topology("B", {{"vm1", "h3"}, {"vm2", "h3"}, {"vm3", "h4"}, {"vm4", "h4"}}) + Router("B"));
+  ASSERT_TRUE(st->SetSpec(spec).ok());
+  for (const auto& r : Scan(*st, "PFlow")) {
+    std::string t = r[0].ToString(), h = r[1].ToString();
+    if (t == "A") EXPECT_TRUE(h == "h1" || h == "h2") << RowToString(r);
+    if (t == "B") EXPECT_TRUE(h == "h3" || h == "h4") << RowToString(r);
+  }
+  for (const auto& r : Scan(*st, "FwInstance")) EXPECT_EQ(r[0].ToString(), "A");
+  // Same MAC in both tenants, each delivered to its own tenant's port on its own host.
+  auto pf = Text(*st, "PFlow");
+  EXPECT_TRUE(pf.count("A|h1|ls1|ls_out_deliver|100|outport==vm1|output(vm1)"));
+  EXPECT_TRUE(pf.count("B|h3|ls1|ls_out_deliver|100|outport==vm1|output(vm1)"));
+  EXPECT_FALSE(pf.count("B|h1|ls1|ls_out_deliver|100|outport==vm1|output(vm1)"));
+  EXPECT_FALSE(pf.count("A|h3|ls1|ls_out_deliver|100|outport==vm1|output(vm1)"));
+  // B has no policy route: its router never steers.
+  for (const auto& r : Scan(*st, "RouterPolicy")) EXPECT_EQ(r[0].ToString(), "A");
+}
+
+TEST(LogicalStage, InlineFirewallGetsBothSides) {
+  auto st = Stage();
+  auto spec = Parse(Hosts(2) + Topology("A", kSpread) + Router("A") +
+                    "---\nkind: Firewall\ntenant: A\nname: fi\nplacement: {inline: {switch: ls2, router: r1}}\n"
+                    "rules:\n  - {action: allow, protocol: tcp, destination_ports: [80]}\n");
+  ASSERT_TRUE(st->SetSpec(spec).ok());
+  EXPECT_EQ(Text(*st, "FwSlice"), (std::set<std::string>{"A|fi|h1|router", "A|fi|h1|switch", "A|fi|h2|router",
+                                                         "A|fi|h2|switch"}));
+  auto lf = Text(*st, "LFlow");
+  std::string ls2_to_router, router_to_ls2, router_from_fw;
+  for (const auto& r : Scan(*st, "LFlow")) {
+    std::string dp = r[1].ToString(), stage = r[2].ToString(), a = r[5].ToString(), m = r[4].ToString();
+    if (dp == "ls2" && stage == "ls_in_l2" && m.rfind("eth.dst==02:52:", 0) == 0) ls2_to_router = a;
+    if (dp == "r1" && stage == "lr_out" && m == "outport==ls2") router_to_ls2 = a;
+    if (dp == "r1" && stage == "lr_in_port" && m.find("firewall:fi:router") != std::string::npos) router_from_fw = a;
+  }
+  EXPECT_EQ(ls2_to_router, "outport=firewall:fi:switch");               // switch side
+  EXPECT_EQ(router_to_ls2, "ttl--; output(firewall:fi:router)");        // router side
+  EXPECT_EQ(router_from_fw, "inport=ls2; next");                         // returns as if from ls2
+  EXPECT_TRUE(lf.count("A|ls2|ls_in_port_sec|100|inport==firewall:fi:switch|next"));
+  // ls1 is not behind the inline firewall: its router port is plain.
+  EXPECT_TRUE(lf.count("A|r1|lr_out|100|outport==ls1|ttl--; output(switch:ls1)"));
+  EXPECT_FALSE(lf.count("A|ls2|ls_in_port_sec|100|inport==rtr:r1|next"));
+}
+
+// Which policy route a frame takes: the highest-priority RouterPolicy row matching it.
+std::string PolicyDecision(const LogicalStage& st, const std::string& ingress, const std::string& src,
+                           const std::string& dst) {
+  int64_t best = -1;
+  std::string action = "next";  // the priority-0 default
+  for (const auto& r : Scan(st, "RouterPolicy")) {
+    if (!r[3].AsPrefix().Contains(*Ip::Parse(src)) || !r[4].AsPrefix().Contains(*Ip::Parse(dst))) continue;
+    if (!r[5].ToString().empty() && r[5].ToString() == ingress) continue;
+    if (r[2].AsInt() > best) best = r[2].AsInt(), action = r[6].ToString();
+  }
+  return action;
+}
+
+TEST(LogicalStage, PolicyRouteCannotLoop) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + Topology("A", kSpread) + AttachedFw("A"))).ok());
+  // From ls1: steered to the firewall.
+  EXPECT_EQ(PolicyDecision(*st, "ls1", "198.18.1.11", "198.18.2.13"), "steer(firewall:fw:attach)");
+  // Back from the firewall (ingress = the firewall's port): routed, not steered again.
+  EXPECT_EQ(PolicyDecision(*st, "firewall:fw:attach", "198.18.1.11", "198.18.2.13"), "next");
+  // Other sources are not steered.
+  EXPECT_EQ(PolicyDecision(*st, "ls2", "198.18.2.13", "198.18.1.11"), "next");
+  auto lf = Text(*st, "LFlow");
+  EXPECT_TRUE(lf.count("A|r1|lr_in_policy|1000|ip.src==198.18.1.0/24 && ip.dst==0.0.0.0/0 && "
+                       "inport!=firewall:fw:attach|steer(firewall:fw:attach)"));
+  EXPECT_TRUE(lf.count("A|r1|lr_in_port|100|inport==firewall:fw:attach|next"));
+}
+
+TEST(LogicalStage, RoutingFlows) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + Topology("A", kSpread) +
+                                Router("A", "static_routes:\n  - {prefix: 198.18.100.0/24, nexthop: 198.18.2.254}\n")))
+                  .ok());
+  int connected = 0, statics = 0;
+  for (const auto& r : Scan(*st, "LFlow")) {
+    if (r[2].ToString() != "lr_in_routing" || r[3].AsInt() == 0) continue;
+    std::string m = r[4].ToString(), a = r[5].ToString();
+    if (m == "ip.dst==198.18.1.0/24" || m == "ip.dst==198.18.2.0/24") {
+      ++connected;
+      EXPECT_EQ(r[3].AsInt(), 49);
+    }
+    if (m == "ip.dst==198.18.100.0/24") {
+      ++statics;
+      EXPECT_EQ(r[3].AsInt(), 48);
+      EXPECT_EQ(a.substr(0, 12), "outport=ls2;");
+      EXPECT_NE(a.find("nexthop=198.18.2.254"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(connected, 2);
+  EXPECT_EQ(statics, 1);
+  // ARP answers for port and router addresses; remote ports are tunnelled.
+  auto pf = Text(*st, "PFlow");
+  EXPECT_TRUE(pf.count("A|h1|ls1|ls_in_arp|50|arp.op==1 && arp.tpa==198.18.1.12|arp_reply(02:00:00:00:00:02)"));
+  EXPECT_TRUE(pf.count("A|h1|ls1|ls_out_deliver|100|outport==vm2|output(tunnel:h2)"));
+  EXPECT_TRUE(pf.count("A|h2|ls1|ls_out_deliver|100|outport==vm2|output(vm2)"));
+}
+
+const char* kFwTables[] = {"FwInstance", "FwSlice", "FwPortBinding", "FwRuleSpan", "FwGroupSpan"};
+
+// Index of the host column of each firewall record table.
+int HostCol(const std::string& t) {
+  if (t == "FwInstance") return 3;
+  if (t == "FwSlice") return 2;
+  if (t == "FwPortBinding") return 3;
+  if (t == "FwRuleSpan") return 5;
+  return 4;
+}
+
+TEST(LogicalStage, MovedVmMovesItsRecordsSpan) {
+  // vm1 alone on h1, protected by the attached firewall and a vNIC policy; move it to h3.
+  std::map<std::string, std::string> before = {{"vm1", "h1"}, {"vm2", "h2"}, {"vm3", "h2"}, {"vm4", "h2"}};
+  std::map<std::string, std::string> after = before;
+  after["vm1"] = "h3";
+  std::string rest = AttachedFw("A") + Vnic("A", "[vm1]");
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(3) + Topology("A", before) + rest)).ok());
+  std::map<std::string, std::set<std::string>> on_h1;
+  for (const char* t : kFwTables)
+    for (const auto& r : Scan(*st, t))
+      if (r[HostCol(t)].ToString() == "h1") on_h1[t].insert(RowToString(r));
+  ASSERT_FALSE(on_h1["FwRuleSpan"].empty());
+  auto d = st->SetSpec(Parse(Hosts(3) + Topology("A", after) + rest));
+  ASSERT_TRUE(d.ok()) << d.status();
+  for (const char* t : kFwTables) {
+    auto it = d->tables.find(t);
+    std::set<std::string> deleted, inserted_as_h1;
+    if (it != d->tables.end()) {
+      for (const auto& r : it->second.deleted) {
+        EXPECT_EQ(r[HostCol(t)].ToString(), "h1") << t << " " << RowToString(r);
+        deleted.insert(RowToString(r));
+      }
+      for (Row r : it->second.inserted) {
+        EXPECT_EQ(r[HostCol(t)].ToString(), "h3") << t << " " << RowToString(r);
+        r[HostCol(t)] = nlog::Value::String("h1");
+        inserted_as_h1.insert(RowToString(r));
+      }
+    }
+    EXPECT_EQ(deleted, on_h1[t]) << t << ": h1 loses exactly its records";
+    EXPECT_EQ(inserted_as_h1, on_h1[t]) << t << ": h3 gains the same records";
+  }
+  // Physical flows: h1 loses every flow, h3 gains its own; h2 now tunnels vm1 to h3.
+  auto pd = d->tables.at("PFlow");
+  for (const auto& r : pd.inserted) EXPECT_NE(r[1].ToString(), "h1");
+  EXPECT_TRUE(Text(*st, "PFlow").count("A|h2|ls1|ls_out_deliver|100|outport==vm1|output(tunnel:h3)"));
+  for (const auto& r : Scan(*st, "PFlow")) EXPECT_NE(r[1].ToString(), "h1");
+}
+
+TEST(LogicalStage, UnchangedReapplyIsEmptyDelta) {
+  auto st = Stage();
+  auto spec = Parse(Hosts(2) + Topology("A", kSpread) + AttachedFw("A") + Vnic("A", "[vm3]"));
+  auto d1 = st->SetSpec(spec);
+  ASSERT_TRUE(d1.ok());
+  EXPECT_FALSE(d1->empty());
+  auto d2 = st->SetSpec(spec);
+  ASSERT_TRUE(d2.ok());
+  EXPECT_TRUE(d2->empty());
+}
+
+std::map<std::string, std::vector<Row>> AllOutputs(const LogicalStage& st) {
+  std::map<std::string, std::vector<Row>> out;
+  for (const char* t : {"Member", "GroupAddr", "DpHost", "FwInstance", "FwSlice", "FwPortBinding", "FwRuleSpan",
+                        "FwGroupSpan", "VnicConflict", "RouterPolicy", "LFlow", "PFlow"})
+    out[t] = Scan(st, t);
+  return out;
+}
+
+TEST(LogicalStage, IncrementalEqualsFromScratch) {
+  std::vector<std::string> specs = {
+      Hosts(3) + Topology("A", kSpread) + AttachedFw("A"),
+      Hosts(3) + Topology("A", {{"vm1", "h3"}, {"vm2", "h2"}, {"vm3", "h1"}, {"vm4", "h2"}}) + AttachedFw("A") +
+          Vnic("A", "[{selector: {app: web}}]"),
+      Hosts(3) + Topology("A", kSpread) + Router("A") + Topology("B", kSpread) + AttachedFw("B") +
+          "---\nkind: AddressGroup\ntenant: B\nname: web\nselector: {app: web}\n"
+          "---\nkind: Firewall\ntenant: B\nname: fi\nplacement: {inline: {switch: ls1, router: r1}}\n"
+          "rules:\n  - {action: allow, source: [{group: web}]}\n",
+      Hosts(3) + Topology("B", {{"vm1", "h2"}, {"vm2", "h2"}, {"vm3", "h2"}, {"vm4", "h3"}}) + Router("B") +
+          Vnic("B", "[vm4, vm1]"),
+  };
+  auto inc = Stage();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    NbSpec spec = Parse(specs[i]);
+    ASSERT_TRUE(inc->SetSpec(spec).ok()) << i;
+    auto fresh = Stage();
+    ASSERT_TRUE(fresh->SetSpec(spec).ok()) << i;
+    auto a = AllOutputs(*inc), b = AllOutputs(*fresh);
+    for (const auto& [t, rows] : b) {
+      EXPECT_EQ(Text(a[t]), Text(rows)) << "table " << t << " after spec " << i;
+    }
+    EXPECT_FALSE(b["PFlow"].empty());
+  }
+  // The group of spec 2 resolves to vm1's address and reaches the hosts of B's fi instance.
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(specs[2])).ok());
+  EXPECT_TRUE(Text(*st, "FwGroupSpan").count("B|fi|web|198.18.1.11/32|h1"));
+}
+
+}  // namespace
+}  // namespace rampart::controller
