@@ -131,8 +131,12 @@ TEST(LogicalStage, OverlappingTenantAddressSpacesStaySeparate) {
   ASSERT_TRUE(st->SetSpec(spec).ok());
   for (const auto& r : Scan(*st, "PFlow")) {
     std::string t = r[0].ToString(), h = r[1].ToString();
-    if (t == "A") EXPECT_TRUE(h == "h1" || h == "h2") << RowToString(r);
-    if (t == "B") EXPECT_TRUE(h == "h3" || h == "h4") << RowToString(r);
+    if (t == "A") {
+      EXPECT_TRUE(h == "h1" || h == "h2") << RowToString(r);
+    }
+    if (t == "B") {
+      EXPECT_TRUE(h == "h3" || h == "h4") << RowToString(r);
+    }
   }
   for (const auto& r : Scan(*st, "FwInstance")) EXPECT_EQ(r[0].ToString(), "A");
   // Same MAC in both tenants, each delivered to its own tenant's port on its own host.

@@ -60,7 +60,9 @@ TEST(NbSpec, BaseParsesAndBecomesRows) {
   for (const auto& r : rows) {
     ports += r.table == "Port";
     router_ports += r.table == "RouterPort";
-    if (r.table != "Host") EXPECT_EQ(r.row[0].ToString(), "A") << r.table;  // tenant first
+    if (r.table != "Host") {
+      EXPECT_EQ(r.row[0].ToString(), "A") << r.table;  // tenant first
+    }
   }
   EXPECT_EQ(ports, 1);
   EXPECT_EQ(router_ports, 2);
