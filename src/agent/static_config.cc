@@ -24,7 +24,8 @@ class Parser {
   absl::Status CheckKeys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) {
     if (!n.IsMap()) return Fail(path, "must be a mapping");
     for (const auto& kv : n) {
-      std::string k = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) return Fail(path, "keys must be plain strings");
+      const std::string& k = kv.first.Scalar();
       if (!allowed.count(k)) return Fail(path.empty() ? k : path + "." + k, "unknown field");
     }
     return absl::OkStatus();
@@ -55,6 +56,16 @@ class Parser {
   }
 
   absl::StatusOr<StaticConfig> Parse(std::string_view text) {
+    // yaml-cpp throws on conversions the checks below did not foresee; such input is the
+    // document's error, never a crash.
+    try {
+      return ParseUnchecked(text);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat(doc_, ": line ", e.mark.line + 1, ", column ", e.mark.column + 1, ": ", e.msg));
+    }
+  }
+
+  absl::StatusOr<StaticConfig> ParseUnchecked(std::string_view text) {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(text));
@@ -121,7 +132,8 @@ class Parser {
         if (n["options"]) {
           if (!n["options"].IsMap()) return Fail(path + ".options", "must be a mapping");
           for (const auto& kv : n["options"]) {
-            std::string k = kv.first.as<std::string>();
+            if (!kv.first.IsScalar() || !kv.second.IsScalar()) return Fail(path + ".options", "must map names to plain values");
+            const std::string& k = kv.first.Scalar();
             const std::string& v = kv.second.Scalar();
             if (v == "true" || v == "false") ic.options[k] = (v == "true");
             else if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos) ic.options[k] = std::stoull(v);

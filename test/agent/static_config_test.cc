@@ -70,6 +70,17 @@ TEST(StaticConfig, ErrorsNameTheDocumentFieldAndReason) {
   }
 }
 
+TEST(StaticConfig, NonScalarKeysAndValuesAreErrorsNotCrashes) {
+  // Found by fuzz/static_config_fuzz.cc: a mapping key that is itself a list.
+  for (const char* text : {"? [a, b]\n: 1\n", "hosts:\n  - {[x]: h1}\n",
+                           "hosts: [{name: h1, underlay: 198.19.255.1}]\ninstances:\n  - {id: 1, policy: 'default: allow', options: {a: [1]}}\n",
+                           "hosts: [{name: [h1], underlay: 198.19.255.1}]\n"}) {
+    auto c = ParseStaticConfig(text, "k.yaml");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_NE(c.status().message().find("k.yaml"), std::string::npos) << c.status().message();
+  }
+}
+
 TEST(StaticConfig, YamlSyntaxErrorsCarryTheLine) {
   auto c = ParseStaticConfig("hosts:\n  - {name: h1\n", "x.yaml");
   ASSERT_FALSE(c.ok());
