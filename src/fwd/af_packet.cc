@@ -161,6 +161,7 @@ size_t AfPacketPort::Receive(RxFrame* out, size_t max, int timeout_ms) {
 size_t AfPacketPort::Send(const std::span<const uint8_t>* frames, size_t n) {
   constexpr size_t kChunk = 64;
   size_t sent = 0, ok = 0;
+  int busy_waits = 0;
   while (sent < n) {
     size_t m = std::min(kChunk, n - sent);
     iovec iov[kChunk];
@@ -179,6 +180,13 @@ size_t AfPacketPort::Send(const std::span<const uint8_t>* frames, size_t n) {
       msgs[i].msg_hdr.msg_namelen = sizeof(sll);
     }
     int r = sendmmsg(fd_, msgs, static_cast<unsigned>(m), MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) && busy_waits < 8) {
+      // The device queue is full: wait briefly for room rather than drop a whole batch.
+      ++busy_waits;
+      pollfd pfd{fd_, POLLOUT, 0};
+      poll(&pfd, 1, 1);
+      continue;
+    }
     if (r <= 0) {
       // Count the frame that failed and move on: one bad frame must not wedge the batch.
       ++stats_.tx_errors;

@@ -24,7 +24,8 @@ class AfPacketTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "unshare(CLONE_NEWNET) needs root: " << std::strerror(errno);
-    ASSERT_EQ(std::system("ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"
+    ASSERT_EQ(std::system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+                          " && ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"
                           " && ip link set lo up"), 0);
   }
 
@@ -92,9 +93,9 @@ TEST_F(AfPacketTest, SendsTaggedFramesAsGivenAndDoesNotReceiveThemBack) {
   auto got = ReceiveAll(**peer, frames.size());
   ASSERT_EQ(got.size(), frames.size());
   for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(got[i], frames[i]);
-  // The sender's own ring must not see what it sent.
-  RxFrame rx[8];
-  EXPECT_EQ((*port)->Receive(rx, 8, 50), 0u);
+  // The sender's own ring must not see what it sent (the namespace's own IPv6 neighbour
+  // discovery may arrive meanwhile: only our test frames count).
+  EXPECT_TRUE(ReceiveAll(**port, 1).empty());
 }
 
 TEST_F(AfPacketTest, FanoutGroupSplitsFlowsAcrossSocketsWithoutLoss) {

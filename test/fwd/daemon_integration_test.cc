@@ -46,7 +46,7 @@ class DaemonTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root: " << std::strerror(errno);
-    ASSERT_EQ(std::system("ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"), 0);
+    ASSERT_EQ(std::system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"), 0);
   }
 
   void SetUp() override {

@@ -25,7 +25,7 @@ namespace {
 
 TEST(SymmetricFanout, ConversationsStayOnOneSocketInBothDirections) {
   ASSERT_EQ(unshare(CLONE_NEWNET), 0) << "needs root: " << std::strerror(errno);
-  ASSERT_EQ(std::system("ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"), 0);
+  ASSERT_EQ(std::system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && ip link add fwa type veth peer name fwb && ip link set fwa up && ip link set fwb up"), 0);
   constexpr int kWorkers = 4;
   std::vector<std::unique_ptr<AfPacketPort>> ports;
   for (int i = 0; i < kWorkers; ++i) {
