@@ -3,6 +3,7 @@
 #ifndef RAMPART_CLI_COMMAND_H_
 #define RAMPART_CLI_COMMAND_H_
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,19 @@ struct SubRegistrar {
 // argv[0] is the group name, argv[1] the subcommand; prints the group's help on -h/--help or
 // no subcommand.
 int DispatchGroup(const std::string& group, int argc, char** argv);
+
+// A flag of a hand-parsed subcommand: `value` for "--name VALUE", `set` for a bare "--name".
+struct Flag {
+  const char* name;
+  std::string* value = nullptr;
+  bool* set = nullptr;
+};
+
+// Parses argv[1..] against `flags`. Returns -1 when parsing succeeded and the command should go
+// on; otherwise the exit code to return (0 after printing `usage` for -h/--help, 2 after an
+// error naming `command` and the offending argument, followed by `usage`).
+int ParseFlags(const char* command, const char* usage, int argc, char** argv,
+               std::initializer_list<Flag> flags);
 
 }  // namespace rampart::cli
 

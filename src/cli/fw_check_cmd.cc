@@ -37,31 +37,10 @@ bool EndsWith(const std::string& s, const char* suffix) {
 int Run(int argc, char** argv) {
   std::string rules_path, trace_path, format;
   bool stats = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    bool ok = true;
-    if (a == "--rules") ok = value(&rules_path);
-    else if (a == "--trace") ok = value(&trace_path);
-    else if (a == "--format") ok = value(&format);
-    else if (a == "--stats") stats = true;
-    else {
-      std::fprintf(stderr, "rampartctl fw check: unknown argument '%s'\n\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "rampartctl fw check: %s needs a value\n\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-  }
+  int rc = ParseFlags("rampartctl fw check", kUsage, argc, argv,
+                      {{"--rules", &rules_path}, {"--trace", &trace_path}, {"--format", &format},
+                       {"--stats", nullptr, &stats}});
+  if (rc >= 0) return rc;
   if (rules_path.empty() || trace_path.empty()) {
     std::fprintf(stderr, "rampartctl fw check: --rules and --trace are required\n\n%s", kUsage);
     return 2;

@@ -114,34 +114,11 @@ const char* ProtoLabel(uint8_t p) {
 int Run(int argc, char** argv) {
   std::string policy_path, pcap_path, vm_text, out_path;
   bool per_packet = false, loose = false, revalidate = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    bool ok = true;
-    if (a == "--policy") ok = value(&policy_path);
-    else if (a == "--pcap") ok = value(&pcap_path);
-    else if (a == "--vm") ok = value(&vm_text);
-    else if (a == "--out-allowed") ok = value(&out_path);
-    else if (a == "--per-packet") per_packet = true;
-    else if (a == "--loose") loose = true;
-    else if (a == "--revalidate") revalidate = true;
-    else {
-      std::fprintf(stderr, "rampartctl fw replay: unknown argument '%s'\n\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "rampartctl fw replay: %s needs a value\n\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-  }
+  int parsed = ParseFlags("rampartctl fw replay", kUsage, argc, argv,
+                      {{"--policy", &policy_path}, {"--pcap", &pcap_path}, {"--vm", &vm_text},
+                       {"--out-allowed", &out_path}, {"--per-packet", nullptr, &per_packet},
+                       {"--loose", nullptr, &loose}, {"--revalidate", nullptr, &revalidate}});
+  if (parsed >= 0) return parsed;
   if (policy_path.empty() || pcap_path.empty() || vm_text.empty()) {
     std::fprintf(stderr, "rampartctl fw replay: --policy, --pcap and --vm are required\n\n%s", kUsage);
     return 2;

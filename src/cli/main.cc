@@ -18,6 +18,34 @@ std::vector<Command>& SubRegistry(const std::string& group) {
   return groups[group];
 }
 
+int ParseFlags(const char* command, const char* usage, int argc, char** argv,
+               std::initializer_list<Flag> flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags) {
+      if (a == f.name) flag = &f;
+    }
+    if (!flag) {
+      std::fprintf(stderr, "%s: unknown argument '%s'\n\n%s", command, a.c_str(), usage);
+      return 2;
+    }
+    if (flag->set) {
+      *flag->set = true;
+    } else if (i + 1 < argc) {
+      *flag->value = argv[++i];
+    } else {
+      std::fprintf(stderr, "%s: %s needs a value\n\n%s", command, a.c_str(), usage);
+      return 2;
+    }
+  }
+  return -1;
+}
+
 int DispatchGroup(const std::string& group, int argc, char** argv) {
   auto& subs = SubRegistry(group);
   std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
