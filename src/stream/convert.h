@@ -1,0 +1,29 @@
+// Private: records <-> protobuf conversion and stream limits shared by client and server.
+#ifndef RAMPART_STREAM_CONVERT_H_
+#define RAMPART_STREAM_CONVERT_H_
+
+#include "rampart/agent.pb.h"
+#include "records/records.h"
+
+namespace rampart::stream {
+
+// Largest message either side accepts (a big delta is one message; snapshots are chunked).
+inline constexpr int kMaxMessageBytes = 1 << 30;
+// Rows per snapshot message.
+inline constexpr size_t kSnapshotChunkRows = 4096;
+
+inline records::Record FromProto(const ::rampart::agent::v1::Record& r) {
+  records::Record out;
+  out.table = r.table();
+  out.values.assign(r.values().begin(), r.values().end());
+  return out;
+}
+
+inline void ToProto(const records::Record& r, ::rampart::agent::v1::Record* out) {
+  out->set_table(r.table);
+  for (const std::string& v : r.values) out->add_values(v);
+}
+
+}  // namespace rampart::stream
+
+#endif  // RAMPART_STREAM_CONVERT_H_
