@@ -1,0 +1,95 @@
+// The controller's physical stage: turns the logical stage's output (docs/logical-stage.md) into
+// each host's records (docs/records.md): every abstract thing gets a number, every row goes only
+// to the hosts in its span, the host column is dropped. docs/physical-stage.md describes the
+// allocation rules, the persistence under /rampart/alloc/ and the incremental algorithm.
+//
+//   PhysicalStage stage(store);              // store may be nullptr (allocations in memory only)
+//   RETURN_IF_ERROR(stage.Load());           // previous allocations, so numbers survive restarts
+//   auto delta = logical->SetSpec(spec);     // nlog::Delta
+//   auto per_host = stage.Apply(logical->engine(), *delta);   // host -> records::Delta
+//   records::RecordSet rs = stage.Snapshot("h1");             // a registering agent's share
+//
+// Numbers: datapath keys (global, 1..2^24-1), logical port keys (per datapath, 1..32767), slice
+// tags (per host, 1..4094), engine instance ids (per host, 1..2^31-1), engine port ids (per
+// host per vNIC-protected VM port, 1..65535). Stable while the thing exists (also across a
+// restart on the same store), freed when it goes, reused later (round robin, not at once).
+//
+// Thread-safety: one thread at a time (the controller's apply loop); Snapshot/Hosts are const
+// and may run concurrently with each other but not with Apply/Load.
+#ifndef RAMPART_CONTROLLER_PHYSICAL_PHYSICAL_STAGE_H_
+#define RAMPART_CONTROLLER_PHYSICAL_PHYSICAL_STAGE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nlog/engine.h"
+#include "records/records.h"
+#include "store/store.h"
+
+namespace rampart::controller {
+
+// Key prefix of the persisted allocations (one key per allocated number).
+inline constexpr char kAllocPrefix[] = "/rampart/alloc/";
+
+struct PhysicalOptions {
+  // Upper bounds of the number spaces (the defaults are the real limits; tests lower them to
+  // reach exhaustion quickly).
+  uint32_t max_datapath_key = (1u << 24) - 1;
+  uint32_t max_port_key = 32767;
+  uint32_t max_tag = 4094;
+  uint32_t max_instance_id = 0x7fffffffu;
+  uint32_t max_engine_port = 65535;
+};
+
+class PhysicalStage {
+ public:
+  explicit PhysicalStage(store::Store* store = nullptr, PhysicalOptions options = {});
+  ~PhysicalStage();
+  PhysicalStage(const PhysicalStage&) = delete;
+  PhysicalStage& operator=(const PhysicalStage&) = delete;
+
+  // Reads the allocations a previous controller persisted under kAllocPrefix. Call once, before
+  // the first Apply. A malformed key or value is an error naming the key.
+  absl::Status Load();
+
+  // The per-host record changes implied by `logical_delta` (the output changes the logical
+  // stage's engine just produced; `engine` is that engine, after the change). Cost follows the
+  // delta, plus one scan of the small Host input table and, when the delta touches datapaths,
+  // ports or flows, a merge of the engine's topology input tables against a mirror.
+  // New and freed allocations are committed to the store in one Txn before returning.
+  // Only hosts whose share changed appear; each delta carries the host's next revision.
+  // On error (tags of a host exhausted, store failure) nothing here changes: the caller must
+  // restore the logical stage to its previous spec and must not feed that rollback's delta here.
+  absl::StatusOr<std::map<std::string, records::Delta>> Apply(const nlog::Engine& engine,
+                                                              const nlog::Delta& logical_delta);
+
+  // The host's full current share, with its current revision (empty for an unknown host).
+  records::RecordSet Snapshot(const std::string& host) const;
+  // Hosts that currently hold at least one row, sorted.
+  std::vector<std::string> Hosts() const;
+  // The revision of the host's last delta (0 = none yet).
+  uint64_t Revision(const std::string& host) const;
+
+  // Number of allocated numbers of each kind (for tests, benchmarks and stats).
+  struct AllocationCounts {
+    size_t datapath_keys = 0, port_keys = 0, tags = 0, instance_ids = 0, engine_ports = 0;
+  };
+  AllocationCounts Allocations() const;
+  // Rows held across all hosts.
+  size_t RowCount() const;
+
+ private:
+  struct State;
+  store::Store* store_;
+  PhysicalOptions options_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace rampart::controller
+
+#endif  // RAMPART_CONTROLLER_PHYSICAL_PHYSICAL_STAGE_H_
