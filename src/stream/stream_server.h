@@ -1,0 +1,137 @@
+// StreamServer: the controller's end of the controller <-> agent stream (docs/stream.md).
+//
+// It holds, per host, the rows the host should have (a records::RecordSet), the host's current
+// revision and a bounded history of the last deltas, and serves AgentStream.Connect
+// (proto/rampart/agent.proto) to the agents: a registering agent that holds revision r gets the
+// deltas after r when they are all still in the history, otherwise one snapshot; then every
+// delta Publish()ed for its host. Acknowledgements are recorded per host; callers can wait for
+// or be called back on "host acked >= r".
+//
+// Revisions: a host's revision is (epoch << 32) | sequence. The epoch is given by the owner of
+// the server (rampart-controller takes a fresh one from a counter in the store each time it
+// starts or takes over hosts), the sequence counts deltas from 1 within the epoch. So revisions
+// only grow for a host across controller restarts and hand-overs, and an agent holding a
+// revision of an older epoch always gets a snapshot (the new controller has no history of it).
+//
+// Identity: with TLS the agent must present a certificate signed by the CA whose CN equals the
+// host it registers as, else the stream ends with PERMISSION_DENIED.
+//
+// Thread-safety: every method may be called from any thread; streams are served on gRPC's
+// callback threads and never block on a slow agent (each stream sends from the host's history
+// at its own pace; an agent that falls behind the history gets a snapshot).
+#ifndef RAMPART_STREAM_STREAM_SERVER_H_
+#define RAMPART_STREAM_STREAM_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "records/records.h"
+#include "stream/agent_client.h"
+
+namespace rampart::stream {
+
+struct StreamServerOptions {
+  // Where to listen: "unix:/run/rampart/controller.sock", "127.0.0.1:7443", "127.0.0.1:0"
+  // (any free port: see StreamServer::addresses()). At least one.
+  std::vector<std::string> listen;
+  // TLS: ca (verifies agents' certificates), cert + key (the controller's). Empty = plain.
+  TlsFiles tls;
+  // The high 32 bits of every revision this server assigns (>= 1).
+  uint32_t epoch = 1;
+  // History bound per host: at most this many deltas, and at most as many rows in them as the
+  // host's current share has (beyond that a snapshot is no larger than the deltas).
+  size_t history_deltas = 1024;
+  // Called for a registering host: empty = this server serves it; an address = answer Redirect
+  // to that address (the owning controller's agent address).
+  std::function<std::optional<std::string>(const std::string& host)> owner_address;
+  // Called (on a gRPC thread, without the server's lock) after each acknowledgement that
+  // advances a host's acked revision.
+  std::function<void(const std::string& host, uint64_t revision)> on_ack;
+  // Serve registrations for hosts never Publish()ed / Reset() (they get an empty snapshot).
+  // False until SetReady(): rampart-controller loads the store first, so that a restarted
+  // controller never sends an agent an empty snapshot before it has computed the host's rows.
+  bool ready = true;
+};
+
+// One host as seen by the server (for status pages and tests).
+struct HostStreamStatus {
+  std::string host;
+  uint64_t revision = 0;  // current revision of the host's share
+  uint64_t acked = 0;     // highest revision the agent acknowledged (this epoch's only)
+  size_t rows = 0;
+  size_t history = 0;     // deltas kept for resume
+  int connected = 0;      // streams registered for this host (0 or 1, transiently 2)
+  std::string peer;       // the connected agent's address
+};
+
+struct StreamServerCounters {
+  uint64_t streams = 0;            // Connect calls
+  uint64_t registrations = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t deltas_sent = 0;
+  uint64_t resumes = 0;            // registrations served from the history (no snapshot)
+  uint64_t redirects = 0;
+  uint64_t refused_identity = 0;   // TLS CN != host
+  uint64_t refused_protocol = 0;   // first message not Register, empty host, ...
+  uint64_t acks = 0;
+  uint64_t stale_acks = 0;         // ack of a revision not sent to that stream (ignored)
+};
+
+class StreamServer {
+ public:
+  // Binds and starts serving. Errors name the address or TLS file that failed.
+  static absl::StatusOr<std::unique_ptr<StreamServer>> Start(StreamServerOptions options);
+  ~StreamServer();  // Shutdown()s
+
+  // Applies `rows` (deletes, then inserts; revision/snapshot fields ignored) to the host's share
+  // and assigns the host's next revision, which it returns; connected agents receive it. An
+  // empty change assigns nothing and returns the current revision.
+  uint64_t Publish(const std::string& host, const records::Delta& rows);
+  // Replaces the host's share with `rows` at the next revision, forgetting the history:
+  // connected agents (and resuming ones) get a snapshot. Returns the revision.
+  uint64_t Reset(const std::string& host, const records::RecordSet& rows);
+  // Forgets a host (no longer served here): its connected agents are redirected to
+  // `redirect_to` (or just disconnected when empty).
+  void Drop(const std::string& host, const std::string& redirect_to);
+  // Sets the epoch used for hosts created or Reset() from now on.
+  void SetEpoch(uint32_t epoch);
+  // Hosts never published are served from now on (see StreamServerOptions::ready).
+  void SetReady();
+
+  // The host's current revision (0 = unknown host).
+  uint64_t Revision(const std::string& host) const;
+  uint64_t AckedRevision(const std::string& host) const;
+  // Blocks until the host acked >= revision, or the timeout passes (false).
+  bool WaitForAck(const std::string& host, uint64_t revision, std::chrono::milliseconds timeout) const;
+  std::optional<records::RecordSet> Share(const std::string& host) const;
+
+  std::vector<HostStreamStatus> Status() const;
+  StreamServerCounters counters() const;
+  // The bound addresses in the form agents use ("unix:/p", "127.0.0.1:43121").
+  std::vector<std::string> addresses() const;
+
+  // Ends every stream (agents see the controller go away) and stops serving.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit StreamServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Revision helpers.
+inline uint64_t MakeRevision(uint32_t epoch, uint32_t seq) { return (uint64_t{epoch} << 32) | seq; }
+inline uint32_t RevisionEpoch(uint64_t revision) { return static_cast<uint32_t>(revision >> 32); }
+
+}  // namespace rampart::stream
+
+#endif  // RAMPART_STREAM_STREAM_SERVER_H_
