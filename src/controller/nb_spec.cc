@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 #include "policy/policy_parser.h"
 #include "yaml-cpp/yaml.h"
 
@@ -29,6 +30,7 @@ struct SpecError {
 
 std::string Where(const DocCtx& c, int line0) {
   std::string what = c.kind.empty() ? "" : (" (" + c.kind + (c.name.empty() ? "" : " " + c.name) + ")");
+  if (c.index == 0) return absl::StrCat(c.file, what);  // e.g. a stored object: its key names it
   return absl::StrCat(c.file, ":", c.base_line + line0 + 1, ": document ", c.index, what);
 }
 
@@ -208,50 +210,103 @@ struct PendingRules {  // rules are checked once every AddressGroup is known
 
 class Parser {
  public:
-  explicit Parser(std::string file) : file_(std::move(file)) {}
-
-  NbSpec Run(std::string_view text) {
+  // Splits `text` into documents (one NbSource each; comment-only documents are skipped).
+  static std::vector<NbSource> Split(std::string_view text, const std::string& file) {
     // Split on "---" lines ourselves: each document is loaded with YAML::Load (yaml-cpp's
-    // LoadAll can loop forever on malformed input, see src/policy/policy_parser.cc).
-    std::vector<std::pair<int, std::string>> docs;  // (first line, text)
+    // LoadAll can loop forever on malformed input, see src/policy/policy_parser.cc). A "---"
+    // splits only at column 0 and outside an indented block scalar's content.
+    std::vector<std::pair<int, std::string>> chunks;  // (first line, text)
     std::string cur;
     int start = 0, line = 0;
+    int block_parent = -2;  // indentation of the line that opened a block scalar; -2 = none
     size_t pos = 0;
     while (pos <= text.size()) {
       size_t nl = text.find('\n', pos);
       std::string_view l = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-      bool sep = l.substr(0, 3) == "---" && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+      int indent = 0;
+      while (indent < static_cast<int>(l.size()) && l[indent] == ' ') ++indent;
+      bool blank = l.find_first_not_of(" \t\r") == std::string_view::npos;
+      if (block_parent != -2 && !blank && indent <= block_parent) block_parent = -2;
+      bool sep = block_parent == -2 && l.substr(0, 3) == "---" &&
+                 (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
       if (sep) {
-        docs.emplace_back(start, cur);
+        chunks.emplace_back(start, cur);
         cur.clear();
         start = line;  // keep the separator line so line numbers match (it parses as a marker)
-        cur.append(l).append("\n");
-      } else {
-        cur.append(l).append("\n");
       }
+      cur.append(l).append("\n");
+      if (block_parent == -2 && OpensBlockScalar(l)) block_parent = sep ? -1 : indent;
       ++line;
       if (nl == std::string_view::npos) break;
       pos = nl + 1;
     }
-    docs.emplace_back(start, cur);
+    chunks.emplace_back(start, cur);
+    std::vector<NbSource> out;
     int index = 0;
-    for (auto& [first, body] : docs) {
+    for (auto& [first, body] : chunks) {
       YAML::Node root;
-      DocCtx c{file_, 0, first, "", ""};
       try {
         root = YAML::Load(body);
       } catch (const YAML::Exception& e) {
-        c.index = index + 1;
+        DocCtx c{file, index + 1, first, "", ""};
         throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
       }
       if (!root.IsDefined() || root.IsNull()) continue;  // empty document (comments only)
-      c.index = ++index;
-      Document(c, root);
+      out.push_back(NbSource{std::move(body), file, ++index, first});
     }
-    if (index == 0) throw SpecError{absl::StrCat(file_, ": no documents")};
-    CrossCheck();
+    return out;
+  }
+
+  // Does this line end in a block scalar indicator ("key: |", "- >-", "--- |2")?
+  static bool OpensBlockScalar(std::string_view l) {
+    size_t hash = l.find(" #");
+    if (hash != std::string_view::npos) l = l.substr(0, hash);
+    while (!l.empty() && (l.back() == ' ' || l.back() == '\t' || l.back() == '\r')) l.remove_suffix(1);
+    size_t i = l.size();
+    while (i > 0 && (l[i - 1] == '-' || l[i - 1] == '+' || (l[i - 1] >= '1' && l[i - 1] <= '9'))) --i;
+    if (i == 0 || (l[i - 1] != '|' && l[i - 1] != '>')) return false;
+    --i;
+    if (i == 0) return true;
+    return l[i - 1] == ' ' || l[i - 1] == '\t';
+  }
+
+  // Parses every source; `check_refs` = validate references on the whole set (else each
+  // document alone, as ParseNbDocuments does). Returns the documents' roots (revision removed).
+  NbSpec Run(const std::vector<NbSource>& docs, std::vector<YAML::Node>* roots = nullptr,
+             std::vector<int64_t>* revisions = nullptr) {
+    for (const NbSource& d : docs) {
+      DocCtx c{d.file, d.index, d.first_line, "", ""};
+      YAML::Node root;
+      try {
+        root = YAML::Load(d.text);
+      } catch (const YAML::Exception& e) {
+        throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
+      }
+      if (!root.IsDefined() || root.IsNull()) Fail(c, root, "", "the document is empty");
+      int64_t revision = -1;
+      if (root.IsMap() && root["revision"].IsDefined()) {
+        YAML::Node rv = root["revision"];
+        std::string s = rv.IsScalar() ? rv.Scalar() : "";
+        char* end = nullptr;
+        long long v = s.empty() ? -1 : std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0' || v < 0 || s.size() > 18)
+          Fail(c, rv, "revision", "expected the object's revision (a number >= 0), got " + TypeOf(rv));
+        revision = v;
+        root.remove("revision");
+      }
+      Document(c, root);
+      if (roots) roots->push_back(root);
+      if (revisions) revisions->push_back(revision);
+    }
+    if (check_refs_) {
+      CrossCheck();
+    } else {
+      ParseAllRules();
+    }
     return std::move(spec_);
   }
+
+  explicit Parser(bool check_refs) : check_refs_(check_refs) {}
 
  private:
   void Document(DocCtx& c, const YAML::Node& root) {
@@ -512,7 +567,10 @@ class Parser {
     YAML::Emitter e;
     e << YAML::BeginMap << YAML::Key << "default" << YAML::Value << pr.default_action;
     e << YAML::Key << "address_groups" << YAML::Value << YAML::BeginSeq;
-    for (const auto& g : groups_[pr.tenant]) {
+    // Alone, a document's group references are taken as they are (the merged check resolves them).
+    std::set<std::string> used;
+    if (!check_refs_) GroupNames(rules, &used);
+    for (const auto& g : check_refs_ ? groups_[pr.tenant] : used) {
       e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g << YAML::Key << "prefixes"
         << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::EndMap;
     }
@@ -540,6 +598,26 @@ class Parser {
       gs.insert(r.dst.groups.begin(), r.dst.groups.end());
       nr.groups.assign(gs.begin(), gs.end());
       out.push_back(nr);
+    }
+  }
+
+  // Every {group: NAME} inside a rules node.
+  static void GroupNames(const YAML::Node& n, std::set<std::string>* out) {
+    if (n.IsSequence()) {
+      for (const auto& e : n) GroupNames(e, out);
+    } else if (n.IsMap()) {
+      for (const auto& kv : n) {
+        if (kv.first.IsScalar() && kv.first.Scalar() == "group" && kv.second.IsScalar()) out->insert(kv.second.Scalar());
+        GroupNames(kv.second, out);
+      }
+    }
+  }
+
+  void ParseAllRules() {
+    for (size_t i = 0; i < pending_rules_.size(); ++i) {
+      long k = vnic_rule_index_[i];
+      std::vector<NbRule>& out = k >= 0 ? spec_.vnic_policies[k].rules : spec_.firewalls[-1 - k].rules;
+      Rules(pending_rules_[i], out);
     }
   }
 
@@ -602,14 +680,10 @@ class Parser {
         Fail(r.c, r.at, r.path, absl::StrCat("firewall '", r.fw, "' is not attached to router '", r.router,
                                              "' (placement: attached_to_router)"));
     }
-    for (size_t i = 0; i < pending_rules_.size(); ++i) {
-      long k = vnic_rule_index_[i];
-      std::vector<NbRule>& out = k >= 0 ? spec_.vnic_policies[k].rules : spec_.firewalls[-1 - k].rules;
-      Rules(pending_rules_[i], out);
-    }
+    ParseAllRules();
   }
 
-  std::string file_;
+  bool check_refs_ = true;
   NbSpec spec_;
   std::set<std::string> tenants_, hosts_;
   std::map<std::string, std::set<std::pair<std::string, std::string>>> names_;
@@ -631,17 +705,118 @@ class Parser {
   std::vector<long> vnic_rule_index_;
 };
 
-}  // namespace
+// Canonical JSON of a parsed document: maps -> objects (keys sorted), sequences -> arrays,
+// unquoted integers and true/false -> numbers/booleans, null -> null, every other scalar -> string.
+nlohmann::json ToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first)] = ToJson(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : n) a.push_back(ToJson(e));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() == "?") {  // plain (unquoted) scalar
+        if (s == "true") return true;
+        if (s == "false") return false;
+        bool digits = !s.empty() && s.size() <= 18;
+        for (size_t i = 0; i < s.size() && digits; ++i)
+          digits = (s[i] >= '0' && s[i] <= '9') || (i == 0 && s[i] == '-' && s.size() > 1);
+        size_t first = s[0] == '-' ? 1 : 0;
+        if (digits && (s[first] != '0' || s.size() == first + 1) && s != "-0") return std::stoll(s);
+      }
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
 
-absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file) {
+template <typename F>
+auto Guard(std::string_view file, F&& f) -> decltype(f()) {
   try {
-    Parser p{std::string(file)};
-    return p.Run(text);
+    return f();
   } catch (const SpecError& e) {
     return absl::InvalidArgumentError(e.message);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(file), ": YAML error: ", e.what()));
   }
+}
+
+}  // namespace
+
+absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file) {
+  return Guard(file, [&]() -> absl::StatusOr<NbSpec> {
+    std::vector<NbSource> docs = Parser::Split(text, std::string(file));
+    if (docs.empty()) throw SpecError{absl::StrCat(std::string(file), ": no documents")};
+    Parser p(true);
+    return p.Run(docs);
+  });
+}
+
+absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs) {
+  return Guard(docs.empty() ? "" : docs[0].file, [&]() -> absl::StatusOr<NbSpec> {
+    Parser p(true);
+    return p.Run(docs);
+  });
+}
+
+absl::StatusOr<NbSpec> ParseNbDocumentAlone(const NbSource& doc) {
+  return Guard(doc.file, [&]() -> absl::StatusOr<NbSpec> {
+    Parser p(false);
+    return p.Run({doc});
+  });
+}
+
+absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, std::string_view file,
+                                                         std::vector<std::string>* all_errors) {
+  std::vector<NbSource> docs;
+  absl::Status split = Guard(file, [&]() -> absl::Status {
+    docs = Parser::Split(text, std::string(file));
+    if (docs.empty()) throw SpecError{absl::StrCat(std::string(file), ": no documents")};
+    return absl::OkStatus();
+  });
+  if (!split.ok()) {
+    if (all_errors) all_errors->push_back(std::string(split.message()));
+    return split;
+  }
+  std::vector<NbDocument> out;
+  absl::Status first;
+  for (NbSource& d : docs) {
+    absl::Status st = Guard(d.file, [&]() -> absl::Status {
+      Parser p(false);
+      std::vector<YAML::Node> roots;
+      std::vector<int64_t> revisions;
+      NbSpec spec = p.Run({d}, &roots, &revisions);
+      const YAML::Node& root = roots.at(0);
+      NbDocument doc;
+      doc.kind = root["kind"].Scalar();
+      doc.name = root["name"].Scalar();
+      if (doc.kind != "Tenant" && doc.kind != "Host") doc.tenant = root["tenant"].Scalar();
+      doc.revision = revisions.at(0);
+      doc.json = ToJson(root).dump();
+      doc.source = d;
+      out.push_back(std::move(doc));
+      return absl::OkStatus();
+    });
+    if (!st.ok()) {
+      if (first.ok()) first = st;
+      if (all_errors) all_errors->push_back(std::string(st.message()));
+    }
+  }
+  if (!first.ok()) return first;
+  return out;
+}
+
+const std::vector<std::string>& NbKinds() {
+  static const std::vector<std::string> k = {"Tenant",       "Host",     "LogicalSwitch", "LogicalRouter",
+                                             "Port",         "AddressGroup", "Firewall",  "VnicPolicy"};
+  return k;
 }
 
 absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path) {

@@ -90,6 +90,45 @@ struct NbSpec {
 absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file);
 absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path);
 
+// ---- Documents one at a time (the controller's REST API stores one object per document) ----
+
+// One document's text and where it came from. Errors about it read
+//   "<file>:<line>: document <index> (<Kind> <name>): <field path>: <reason>"
+// or, when index is 0 (e.g. an object read back from the store, file = its key),
+//   "<file> (<Kind> <name>): <field path>: <reason>".
+struct NbSource {
+  std::string text;    // one YAML or JSON document
+  std::string file;    // names the input in errors
+  int index = 0;       // 1-based document number within `file`; 0 = none
+  int first_line = 0;  // 0-based line of text's first line within `file`
+};
+
+// One document checked alone: kind, names, field names and types, values (addresses, MACs,
+// prefixes, rule syntax). References to other objects are NOT checked (see ParseNbSources).
+struct NbDocument {
+  std::string kind, tenant, name;  // tenant "" for Tenant and Host
+  int64_t revision = -1;           // the optional `revision: N` field (stale-update check); -1 = absent
+  std::string json;                // canonical JSON: keys sorted, comments and `revision` dropped,
+                                   // unquoted integers and true/false as JSON numbers/booleans
+  NbSource source;                 // the document's own text (for merged validation)
+};
+
+// Splits `text` into documents on "---" lines and checks each alone. On error returns the first
+// error; `all_errors` (optional) receives one message per bad document.
+absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, std::string_view file,
+                                                         std::vector<std::string>* all_errors = nullptr);
+
+// The spec of ONE document checked alone (as in ParseNbDocuments; references unchecked).
+absl::StatusOr<NbSpec> ParseNbDocumentAlone(const NbSource& doc);
+
+// Parses and validates a set of documents together, references included (what ParseNbSpec
+// does for one file). The documents need not come from one file.
+absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs);
+
+// The kinds of the northbound model, in dependency order (a kind refers only to earlier ones,
+// except LogicalRouter policy routes -> Firewall).
+const std::vector<std::string>& NbKinds();
+
 // One row of an nlog input table.
 struct InputRow {
   std::string table;

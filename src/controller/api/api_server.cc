@@ -1,0 +1,484 @@
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#include "controller/api/api_server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "controller/api/nb_objects.h"
+#include "controller/api/openapi_doc.h"
+#include "controller/nb_spec.h"
+#include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
+
+namespace rampart::controller {
+
+using nlohmann::json;
+
+// Every NB write also puts this key (outside /rampart/nb/, so watchers of the objects do not see
+// it) and compares its mod_revision as read: an apply validated against one set of objects can
+// never commit over a set another writer changed meanwhile (references stay valid).
+static constexpr char kGuardKey[] = "/rampart/nb-guard";
+
+absl::StatusOr<std::vector<ApiToken>> LoadTokensFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read tokens file: ", e.what()));
+  }
+  if (!root.IsSequence())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": expected a list of {token, name, role, tenant}"));
+  std::vector<ApiToken> out;
+  for (size_t i = 0; i < root.size(); ++i) {
+    const YAML::Node& e = root[i];
+    std::string where = absl::StrCat(path, ": entry ", i + 1);
+    if (!e.IsMap()) return absl::InvalidArgumentError(absl::StrCat(where, ": expected a map"));
+    ApiToken t;
+    for (const auto& kv : e) {
+      std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      if (!kv.second.IsScalar())
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ", k, ": expected a word"));
+      if (k == "token") t.token = kv.second.Scalar();
+      else if (k == "name") t.name = kv.second.Scalar();
+      else if (k == "role") t.role = kv.second.Scalar();
+      else if (k == "tenant") t.tenant = kv.second.Scalar();
+      else return absl::InvalidArgumentError(absl::StrCat(where, ": unknown field '", k, "' (known: token, name, role, tenant)"));
+    }
+    if (t.token.size() < 16)
+      return absl::InvalidArgumentError(absl::StrCat(where, ": token: must be at least 16 characters"));
+    if (t.role != "datacenter-admin" && t.role != "tenant-admin" && t.role != "read-only")
+      return absl::InvalidArgumentError(absl::StrCat(where, ": role: expected datacenter-admin, tenant-admin or read-only, got '", t.role, "'"));
+    if (t.role == "tenant-admin" && t.tenant.empty())
+      return absl::InvalidArgumentError(absl::StrCat(where, ": tenant: a tenant-admin needs its tenant"));
+    if (t.name.empty()) t.name = t.role;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+namespace {
+
+struct ApiError {
+  int status;
+  std::string code;
+  std::string message;
+  std::vector<std::string> details;
+};
+
+ApiResponse ErrorResponse(const ApiError& e) {
+  json j = {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}};
+  return ApiResponse{e.status, j.dump(2) + "\n", "application/json"};
+}
+
+ApiResponse JsonResponse(int status, const json& j) { return ApiResponse{status, j.dump(2) + "\n", "application/json"}; }
+
+ApiError StoreError(const absl::Status& st) {
+  return ApiError{503, "unavailable", absl::StrCat("store unavailable: ", st.message()), {}};
+}
+
+bool TenantLess(const std::string& kind) { return kind == "Tenant" || kind == "Host"; }
+
+json ObjectJson(const NbObjectId& id, const store::KeyValue& kv) {
+  json spec = json::parse(kv.value, nullptr, false);
+  return json{{"kind", id.kind},
+              {"tenant", id.tenant},
+              {"name", id.name},
+              {"key", kv.key},
+              {"revision", kv.mod_revision},
+              {"create_revision", kv.create_revision},
+              {"version", kv.version},
+              {"spec", spec.is_discarded() ? json(kv.value) : spec}};
+}
+
+}  // namespace
+
+class ApiServer::Impl {
+ public:
+  Impl(store::Store* store, ApiOptions options) : store_(store), options_(std::move(options)) {}
+
+  struct Caller {
+    const ApiToken* token = nullptr;
+    bool admin() const { return token->role == "datacenter-admin"; }
+    std::string Who() const {
+      return token->tenant.empty() ? absl::StrCat(token->role, " '", token->name, "'")
+                                   : absl::StrCat(token->role, " '", token->name, "' of tenant '", token->tenant, "'");
+    }
+  };
+
+  absl::Status LoadTokens() {
+    tokens_ = options_.tokens;
+    if (!options_.tokens_file.empty()) {
+      auto t = LoadTokensFile(options_.tokens_file);
+      if (!t.ok()) return t.status();
+      tokens_.insert(tokens_.end(), t->begin(), t->end());
+    }
+    return absl::OkStatus();
+  }
+
+  // ---- RBAC ----
+  bool CanRead(const Caller& c, const NbObjectId& id) const {
+    const ApiToken& t = *c.token;
+    if (t.role == "datacenter-admin" || t.tenant.empty()) return true;  // incl. unscoped read-only
+    if (id.kind == "Host") return true;
+    if (id.kind == "Tenant") return id.name == t.tenant;
+    return id.tenant == t.tenant;
+  }
+  std::optional<ApiError> CheckWrite(const Caller& c, const NbObjectId& id, const std::string& verb) const {
+    const ApiToken& t = *c.token;
+    if (t.role == "datacenter-admin") return std::nullopt;
+    if (t.role == "read-only")
+      return ApiError{403, "forbidden", absl::StrCat(c.Who(), " may not ", verb, " ", NbObjectName(id), ": the role is read-only"), {}};
+    if (TenantLess(id.kind))
+      return ApiError{403, "forbidden", absl::StrCat(c.Who(), " may not ", verb, " ", NbObjectName(id), ": only a datacenter-admin changes ", id.kind, "s"), {}};
+    if (id.tenant != t.tenant)
+      return ApiError{403, "forbidden", absl::StrCat(c.Who(), " may not ", verb, " ", NbObjectName(id), ": it belongs to tenant '", id.tenant, "'"), {}};
+    return std::nullopt;
+  }
+
+  std::variant<Caller, ApiError> Authenticate(const std::string& authorization) const {
+    static constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.empty())
+      return ApiError{401, "unauthenticated", "missing 'Authorization: Bearer <token>' header", {}};
+    if (authorization.compare(0, kBearer.size(), kBearer) != 0)
+      return ApiError{401, "unauthenticated", "the Authorization header must be 'Bearer <token>'", {}};
+    std::string_view tok = std::string_view(authorization).substr(kBearer.size());
+    const ApiToken* found = nullptr;
+    for (const ApiToken& t : tokens_) {  // compare every token in full: no early exit on a match
+      bool eq = t.token.size() == tok.size();
+      unsigned char diff = 0;
+      for (size_t i = 0; i < t.token.size() && eq; ++i) diff |= static_cast<unsigned char>(t.token[i] ^ tok[i]);
+      if (eq && diff == 0) found = &t;
+    }
+    if (!found) return ApiError{401, "unauthenticated", "unknown token", {}};
+    return Caller{found};
+  }
+
+  ApiResponse Handle(const ApiRequest& r) {
+    if (r.method == "GET" && r.path == "/healthz") {
+      auto rev = store_->CurrentRevision();
+      if (!rev.ok()) return ErrorResponse(StoreError(rev.status()));
+      return JsonResponse(200, json{{"status", "ok"}, {"revision", *rev}});
+    }
+    if (r.method == "GET" && r.path == "/v1/openapi.yaml") return ApiResponse{200, kOpenApiYaml, "application/yaml"};
+    auto who = Authenticate(r.authorization);
+    if (auto* e = std::get_if<ApiError>(&who)) return ErrorResponse(*e);
+    const Caller& c = std::get<Caller>(who);
+    if (r.path == "/v1/apply") {
+      if (r.method != "POST") return ErrorResponse({405, "method_not_allowed", "use POST /v1/apply", {}});
+      auto it = r.query.find("dry_run");
+      bool dry = it != r.query.end() && (it->second == "1" || it->second == "true");
+      return Apply(c, r.files, dry);
+    }
+    if (r.path == "/v1/objects") {
+      if (r.method != "GET") return ErrorResponse({405, "method_not_allowed", "use GET /v1/objects", {}});
+      return List(c, r.query);
+    }
+    if (r.path.rfind("/v1/objects/", 0) == 0) {
+      std::vector<std::string> parts = absl::StrSplit(r.path.substr(strlen("/v1/objects/")), '/');
+      if (parts.size() != 3)
+        return ErrorResponse({404, "not_found", absl::StrCat("'", r.path, "' is not /v1/objects/<Kind>/<tenant>/<name>"), {}});
+      auto id = ParseNbObjectKey(absl::StrCat(std::string(kNbPrefix), parts[0], "/", parts[1], "/", parts[2]));
+      if (!id.ok()) return ErrorResponse({404, "not_found", std::string(id.status().message()), {}});
+      if (r.method == "GET") return Get(c, *id);
+      if (r.method == "DELETE") {
+        int64_t rev = -1;
+        if (auto q = r.query.find("revision"); q != r.query.end() && (!absl::SimpleAtoi(q->second, &rev) || rev < 0))
+          return ErrorResponse({400, "invalid", absl::StrCat("revision: expected a number >= 0, got '", q->second, "'"), {}});
+        return Delete(c, *id, rev);
+      }
+      return ErrorResponse({405, "method_not_allowed", "use GET or DELETE on an object", {}});
+    }
+    return ErrorResponse({404, "not_found", absl::StrCat("no endpoint ", r.method, " ", r.path, " (see /v1/openapi.yaml)"), {}});
+  }
+
+ private:
+  // ---- reads ----
+  ApiResponse List(const Caller& c, const std::map<std::string, std::string>& q) {
+    std::string kind = q.count("kind") ? q.at("kind") : "";
+    std::string tenant = q.count("tenant") ? q.at("tenant") : "";
+    const auto& kinds = NbKinds();
+    if (!kind.empty() && std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
+      return ErrorResponse({400, "invalid", absl::StrCat("kind: unknown kind '", kind, "' (known: ", absl::StrJoin(kinds, ", "), ")"), {}});
+    const ApiToken& t = *c.token;
+    if (!tenant.empty() && !t.tenant.empty() && t.role != "datacenter-admin" && tenant != t.tenant)
+      return ErrorResponse({403, "forbidden", absl::StrCat(c.Who(), " may not list objects of tenant '", tenant, "'"), {}});
+    std::string prefix(kNbPrefix);
+    if (!kind.empty()) absl::StrAppend(&prefix, kind, "/");
+    auto range = store_->Range(prefix);
+    if (!range.ok()) return ErrorResponse(StoreError(range.status()));
+    json objs = json::array();
+    for (const auto& kv : range->kvs) {
+      auto id = ParseNbObjectKey(kv.key);
+      if (!id.ok()) continue;  // not an object key (written by something else)
+      if (!tenant.empty() && id->tenant != tenant && !(id->kind == "Tenant" && id->name == tenant)) continue;
+      if (!CanRead(c, *id)) continue;
+      objs.push_back(ObjectJson(*id, kv));
+    }
+    return JsonResponse(200, json{{"revision", range->revision}, {"objects", objs}});
+  }
+
+  ApiResponse Get(const Caller& c, const NbObjectId& id) {
+    if (!CanRead(c, id))
+      return ErrorResponse({403, "forbidden", absl::StrCat(c.Who(), " may not read ", NbObjectName(id)), {}});
+    auto range = store_->Range(kNbPrefix);
+    if (!range.ok()) return ErrorResponse(StoreError(range.status()));
+    std::string key = NbObjectKey(id);
+    const store::KeyValue* found = nullptr;
+    for (const auto& kv : range->kvs)
+      if (kv.key == key) found = &kv;
+    if (!found) return ErrorResponse({404, "not_found", absl::StrCat(NbObjectName(id), " does not exist"), {}});
+    json j = ObjectJson(id, *found);
+    json refs = json::array();
+    for (const NbReference& ref : Referrers(range->kvs, id)) {
+      if (!CanRead(c, ref.from)) continue;  // a tenant-admin never learns of other tenants' objects
+      refs.push_back(json{{"kind", ref.from.kind}, {"tenant", ref.from.tenant}, {"name", ref.from.name}, {"field", ref.field}});
+    }
+    j["referrers"] = refs;
+    j["store_revision"] = range->revision;
+    return JsonResponse(200, j);
+  }
+
+  // Objects (other than `id` itself) that refer to `id`.
+  static std::vector<NbReference> Referrers(const std::vector<store::KeyValue>& kvs, const NbObjectId& id) {
+    std::vector<NbReference> out;
+    for (const auto& kv : kvs) {
+      auto from = ParseNbObjectKey(kv.key);
+      if (!from.ok() || *from == id) continue;
+      auto refs = ObjectReferences(*from, kv.value);
+      if (!refs.ok()) continue;
+      for (auto& r : *refs)
+        if (r.to == id) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // ---- writes ----
+  struct Planned {
+    NbDocument doc;
+    NbObjectId id;
+    std::string key;
+    std::string result;  // created | updated | unchanged
+    int64_t old_revision = 0;
+  };
+
+  ApiResponse Apply(const Caller& c, const std::vector<std::pair<std::string, std::string>>& files, bool dry) {
+    if (files.empty()) return ErrorResponse({400, "invalid", "the request has no documents", {}});
+    // 1. Every document alone.
+    std::vector<NbDocument> docs;
+    std::vector<std::string> errors;
+    for (const auto& [name, text] : files) {
+      auto d = ParseNbDocuments(text, name, &errors);
+      if (d.ok()) docs.insert(docs.end(), std::make_move_iterator(d->begin()), std::make_move_iterator(d->end()));
+    }
+    if (!errors.empty()) return ErrorResponse({400, "invalid", errors[0], errors});
+    // 2. Each object once; the caller may write each.
+    std::map<std::string, size_t> seen;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      NbObjectId id{docs[i].kind, docs[i].tenant, docs[i].name};
+      std::string key = NbObjectKey(id);
+      if (auto [it, fresh] = seen.emplace(key, i); !fresh)
+        return ErrorResponse({400, "invalid", absl::StrCat(DocName(docs[i]), ": ", NbObjectName(id), " is given twice in this apply (also ", DocName(docs[it->second]), ")"), {}});
+      if (auto e = CheckWrite(c, id, "change")) return ErrorResponse(*e);
+    }
+    std::lock_guard<std::mutex> lock(write_mu_);
+    for (int attempt = 0;; ++attempt) {
+      auto range = store_->Range("/rampart/nb");  // the objects and the guard key, in one read
+      if (!range.ok()) return ErrorResponse(StoreError(range.status()));
+      std::map<std::string, const store::KeyValue*> stored;
+      int64_t guard_rev = 0;
+      for (const auto& kv : range->kvs) {
+        if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
+        else if (kv.key.compare(0, kNbPrefix.size(), kNbPrefix) == 0) stored[kv.key] = &kv;
+      }
+      std::vector<Planned> plan;
+      for (const NbDocument& d : docs) {
+        Planned p{d, {d.kind, d.tenant, d.name}, "", "created", 0};
+        p.key = NbObjectKey(p.id);
+        if (auto it = stored.find(p.key); it != stored.end()) {
+          p.old_revision = it->second->mod_revision;
+          p.result = it->second->value == d.json ? "unchanged" : "updated";
+        }
+        if (d.revision >= 0 && d.revision != p.old_revision)
+          return ErrorResponse({409, "stale",
+                                absl::StrCat(DocName(d), ": revision: stale: the document says revision ", d.revision,
+                                             " but ", NbObjectName(p.id),
+                                             p.old_revision ? absl::StrCat(" is at revision ", p.old_revision) : " does not exist",
+                                             "; read it again (rampartctl get) and re-apply your change"), {}});
+        plan.push_back(std::move(p));
+      }
+      // 3. References on the merged set: stored objects (minus the replaced ones) + the documents.
+      std::vector<NbSource> merged;
+      for (const auto& [key, kv] : stored)
+        if (!seen.count(key)) merged.push_back(NbSource{kv->value, key, 0, 0});
+      for (const NbDocument& d : docs) merged.push_back(d.source);
+      auto spec = ParseNbSources(merged);
+      if (!spec.ok()) return ErrorResponse({400, "invalid", std::string(spec.status().message()), {std::string(spec.status().message())}});
+      // 4. Commit every change at once.
+      store::Txn txn;
+      for (const Planned& p : plan) {
+        if (p.result == "unchanged") continue;
+        txn.compares.push_back(store::Compare::ModRevision(p.key, p.old_revision));
+        txn.ops.push_back(store::Op::Put(p.key, p.doc.json));
+      }
+      int64_t revision = range->revision;
+      if (!txn.ops.empty() && !dry) {
+        txn.compares.push_back(store::Compare::ModRevision(kGuardKey, guard_rev));
+        txn.ops.push_back(store::Op::Put(kGuardKey, "apply"));
+        auto res = store_->Commit(txn);
+        if (!res.ok()) return ErrorResponse(StoreError(res.status()));
+        if (!res->succeeded) {
+          if (attempt == 0) continue;  // somebody else wrote meanwhile: re-read and re-check once
+          return ErrorResponse({409, "conflict", "the objects changed concurrently (twice); nothing was applied, try again", {}});
+        }
+        revision = res->revision;
+      }
+      json objs = json::array();
+      for (const Planned& p : plan) {
+        int64_t rev = p.result == "unchanged" ? p.old_revision : (dry ? 0 : revision);
+        objs.push_back(json{{"kind", p.id.kind}, {"tenant", p.id.tenant}, {"name", p.id.name}, {"key", p.key},
+                            {"result", p.result}, {"revision", rev}});
+      }
+      return JsonResponse(200, json{{"dry_run", dry}, {"revision", revision}, {"objects", objs}});
+    }
+  }
+
+  ApiResponse Delete(const Caller& c, const NbObjectId& id, int64_t expect_revision) {
+    if (auto e = CheckWrite(c, id, "delete")) return ErrorResponse(*e);
+    std::lock_guard<std::mutex> lock(write_mu_);
+    std::string key = NbObjectKey(id);
+    for (int attempt = 0;; ++attempt) {
+      auto range = store_->Range("/rampart/nb");
+      if (!range.ok()) return ErrorResponse(StoreError(range.status()));
+      std::vector<store::KeyValue> objects;
+      const store::KeyValue* found = nullptr;
+      int64_t guard_rev = 0;
+      for (const auto& kv : range->kvs) {
+        if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
+        else if (kv.key.compare(0, kNbPrefix.size(), kNbPrefix) == 0) objects.push_back(kv);
+      }
+      for (const auto& kv : objects)
+        if (kv.key == key) found = &kv;
+      if (!found) return ErrorResponse({404, "not_found", absl::StrCat(NbObjectName(id), " does not exist"), {}});
+      if (expect_revision >= 0 && expect_revision != found->mod_revision)
+        return ErrorResponse({409, "stale", absl::StrCat(NbObjectName(id), " is at revision ", found->mod_revision,
+                                                         ", not ", expect_revision, "; nothing was deleted"), {}});
+      std::vector<NbReference> refs = Referrers(objects, id);
+      if (!refs.empty()) {
+        std::vector<std::string> names;
+        for (const auto& r : refs) names.push_back(absl::StrCat(NbObjectName(r.from), " (", r.field, ")"));
+        return ErrorResponse({409, "referenced",
+                              absl::StrCat("cannot delete ", NbObjectName(id), ": referred to by ", absl::StrJoin(names, ", "),
+                                           "; delete or change those first"), names});
+      }
+      std::vector<NbSource> rest;
+      for (const auto& kv : objects)
+        if (kv.key != key) rest.push_back(NbSource{kv.value, kv.key, 0, 0});
+      if (auto spec = ParseNbSources(rest); !spec.ok())
+        return ErrorResponse({409, "referenced", absl::StrCat("cannot delete ", NbObjectName(id), ": without it ", spec.status().message()), {}});
+      store::Txn txn;
+      txn.compares = {store::Compare::ModRevision(key, found->mod_revision), store::Compare::ModRevision(kGuardKey, guard_rev)};
+      txn.ops = {store::Op::Delete(key), store::Op::Put(kGuardKey, "delete")};
+      auto res = store_->Commit(txn);
+      if (!res.ok()) return ErrorResponse(StoreError(res.status()));
+      if (!res->succeeded) {
+        if (attempt == 0) continue;
+        return ErrorResponse({409, "conflict", "the objects changed concurrently (twice); nothing was deleted, try again", {}});
+      }
+      return JsonResponse(200, json{{"deleted", json{{"kind", id.kind}, {"tenant", id.tenant}, {"name", id.name}, {"key", key}}},
+                                    {"revision", res->revision}});
+    }
+  }
+
+  static std::string DocName(const NbDocument& d) {
+    return absl::StrCat(d.source.file, ":", d.source.first_line + 1, ": document ", d.source.index, " (", d.kind, " ", d.name, ")");
+  }
+
+  store::Store* store_;
+  ApiOptions options_;
+  std::vector<ApiToken> tokens_;
+  std::mutex write_mu_;
+
+ public:
+  size_t options_max_body() const { return options_.max_body_bytes; }
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+};
+
+ApiServer::ApiServer(store::Store* store, ApiOptions options) : impl_(std::make_unique<Impl>(store, std::move(options))) {}
+
+ApiServer::~ApiServer() { Stop(); }
+
+ApiResponse ApiServer::Handle(const ApiRequest& request) { return impl_->Handle(request); }
+
+absl::Status ApiServer::Start(const std::string& address, int port, const std::string& cert_file, const std::string& key_file) {
+  if (impl_->http_) return absl::FailedPreconditionError("the API server is already started");
+  if (auto st = impl_->LoadTokens(); !st.ok()) return st;
+  if (cert_file.empty() != key_file.empty())
+    return absl::InvalidArgumentError("TLS needs both a certificate and a key file (or neither, for plain HTTP)");
+  std::unique_ptr<httplib::Server> srv;
+  if (!cert_file.empty()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
+    if (!ssl->is_valid())
+      return absl::InvalidArgumentError(absl::StrCat("cannot load TLS certificate '", cert_file, "' / key '", key_file, "'"));
+    srv = std::move(ssl);
+  } else {
+    srv = std::make_unique<httplib::Server>();
+  }
+  srv->set_payload_max_length(impl_->options_max_body());
+  Impl* impl = impl_.get();
+  auto handler = [impl](const httplib::Request& req, httplib::Response& res) {
+    ApiRequest r;
+    r.method = req.method;
+    r.path = req.path;
+    for (const auto& [k, v] : req.params) r.query[k] = v;
+    r.authorization = req.get_header_value("Authorization");
+    if (req.method == "POST") {
+      if (req.is_multipart_form_data()) {
+        for (const auto& [name, part] : req.files) r.files.emplace_back(part.filename.empty() ? part.name : part.filename, part.content);
+      } else {
+        auto f = req.params.find("file");
+        r.files.emplace_back(f != req.params.end() && !f->second.empty() ? f->second : "request", req.body);
+      }
+    }
+    ApiResponse out = impl->Handle(r);
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
+  };
+  srv->Get(".*", handler);
+  srv->Post(".*", handler);
+  srv->Delete(".*", handler);
+  srv->Put(".*", handler);
+  if (port == 0) {
+    port = srv->bind_to_any_port(address.c_str());
+    if (port < 0) return absl::UnavailableError(absl::StrCat("cannot bind ", address, " to a free port"));
+  } else if (!srv->bind_to_port(address.c_str(), port)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ":", port, " (in use, or not a local address?)"));
+  }
+  port_ = port;
+  httplib::Server* raw = srv.get();
+  impl_->http_ = std::move(srv);
+  impl_->thread_ = std::thread([raw] { raw->listen_after_bind(); });
+  // Stop() before the thread is listening would not wake it: wait until it is.
+  for (int i = 0; i < 5000 && !raw->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return absl::OkStatus();
+}
+
+void ApiServer::Stop() {
+  if (!impl_ || !impl_->http_) return;
+  impl_->http_->stop();
+  if (impl_->thread_.joinable()) impl_->thread_.join();
+  impl_->http_.reset();
+}
+
+}  // namespace rampart::controller

@@ -1,0 +1,218 @@
+// NB objects in the store: keys, ParseStoredObjects (the whole spec, references checked, errors
+// name the key) and ObjectRows (one object's rows; their union equals SpecToRows of the whole
+// spec) on the example specs and on random specs.
+#include "controller/api/nb_objects.h"
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace rampart::controller {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The documents of `text` as stored key/values (what the API writes).
+std::vector<store::KeyValue> Stored(const std::string& text) {
+  auto docs = ParseNbDocuments(text, "t.yaml");
+  EXPECT_TRUE(docs.ok()) << docs.status();
+  std::vector<store::KeyValue> kvs;
+  if (!docs.ok()) return kvs;
+  int64_t rev = 1;
+  for (const auto& d : *docs) kvs.push_back({NbObjectKey({d.kind, d.tenant, d.name}), d.json, rev, rev, 1, 0}), ++rev;
+  std::sort(kvs.begin(), kvs.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return kvs;
+}
+
+std::vector<InputRow> SortedUnique(std::vector<InputRow> rows) {
+  std::sort(rows.begin(), rows.end(), [](const InputRow& a, const InputRow& b) {
+    return a.table != b.table ? a.table < b.table : nlog::RowLess(a.row, b.row);
+  });
+  rows.erase(std::unique(rows.begin(), rows.end(),
+                         [](const InputRow& a, const InputRow& b) { return a.table == b.table && a.row == b.row; }),
+             rows.end());
+  return rows;
+}
+
+std::string RowsText(const std::vector<InputRow>& rows) {
+  std::string out;
+  for (const auto& r : rows) {
+    absl::StrAppend(&out, r.table, "(");
+    for (const auto& v : r.row) absl::StrAppend(&out, v.ToString(), ",");
+    absl::StrAppend(&out, ")\n");
+  }
+  return out;
+}
+
+// Checks the three ways to get rows agree: ParseNbSpec(text), ParseStoredObjects, ObjectRows.
+void ExpectRowsAgree(const std::string& text, const std::string& what) {
+  auto spec = ParseNbSpec(text, "t.yaml");
+  ASSERT_TRUE(spec.ok()) << what << ": " << spec.status() << "\n" << text;
+  std::string want = RowsText(SpecToRows(*spec));
+  auto kvs = Stored(text);
+  auto stored = ParseStoredObjects(kvs);
+  ASSERT_TRUE(stored.ok()) << what << ": " << stored.status();
+  EXPECT_EQ(RowsText(SpecToRows(*stored)), want) << what;
+  std::vector<InputRow> all;
+  for (const auto& kv : kvs) {
+    auto rows = ObjectRows(kv.key, kv.value);
+    ASSERT_TRUE(rows.ok()) << what << ": " << kv.key << ": " << rows.status();
+    all.insert(all.end(), rows->begin(), rows->end());
+  }
+  EXPECT_EQ(RowsText(SortedUnique(all)), want) << what;
+}
+
+TEST(NbObjects, KeysRoundTrip) {
+  EXPECT_EQ(NbObjectKey({"Port", "A", "vm1"}), "/rampart/nb/Port/A/vm1");
+  EXPECT_EQ(NbObjectKey({"Host", "", "h1"}), "/rampart/nb/Host/-/h1");
+  auto id = ParseNbObjectKey("/rampart/nb/Host/-/h1");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, (NbObjectId{"Host", "", "h1"}));
+  EXPECT_FALSE(ParseNbObjectKey("/rampart/nb/Bogus/A/x").ok());
+  EXPECT_FALSE(ParseNbObjectKey("/rampart/nb/Port/-/x").ok());
+  EXPECT_FALSE(ParseNbObjectKey("/rampart/nb/Host/A/h1").ok());
+  EXPECT_FALSE(ParseNbObjectKey("/rampart/nb/Port/A").ok());
+  EXPECT_FALSE(ParseNbObjectKey("/other/Port/A/x").ok());
+}
+
+TEST(NbObjects, ExampleSpecsGiveTheSameRowsThreeWays) {
+  for (const char* f : {"seed-attached", "seed-inline", "tenant-b-overlap"}) {
+    ExpectRowsAgree(ReadFile(std::string(RAMPART_SOURCE_DIR) + "/examples/specs/" + f + ".yaml"), f);
+  }
+}
+
+TEST(NbObjects, StoredErrorsNameTheKey) {
+  std::vector<store::KeyValue> kvs = {
+      {"/rampart/nb/Tenant/-/A", R"({"kind":"Tenant","name":"A"})", 1, 1, 1, 0},
+      {"/rampart/nb/Port/A/vm1", R"({"kind":"Port","tenant":"A","name":"vm1","switch":"ls9","mac":"02:00:00:00:00:01"})", 2, 2, 1, 0},
+  };
+  auto s = ParseStoredObjects(kvs);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "/rampart/nb/Port/A/vm1 (Port vm1): switch: unknown LogicalSwitch 'ls9' in tenant 'A'");
+  // A value whose identity disagrees with its key.
+  kvs[1].value = R"({"kind":"Port","tenant":"A","name":"vm2","switch":"ls9","mac":"02:00:00:00:00:01"})";
+  s = ParseStoredObjects(kvs);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("does not match its key"), std::string::npos) << s.status();
+  EXPECT_FALSE(ObjectRows(kvs[1].key, kvs[1].value).ok());
+  // Keys outside the NB prefix are not objects.
+  kvs.pop_back();
+  kvs.push_back({"/rampart/hosts/h1/tag", "7", 3, 3, 1, 0});
+  EXPECT_TRUE(ParseStoredObjects(kvs).ok());
+}
+
+TEST(NbObjects, ObjectRowsOfOneObjectNeedNoOtherObjects) {
+  // A Firewall's rows alone (its router and groups are not given): rules and their groups.
+  std::string json = R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},)"
+                     R"("rules":[{"id":10,"source":[{"group":"web"}],"protocol":"tcp","action":"allow"}]})";
+  auto rows = ObjectRows("/rampart/nb/Firewall/A/fw", json);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::string text = RowsText(*rows);
+  EXPECT_NE(text.find("Firewall(A,fw,attached,r1,,drop,)"), std::string::npos) << text;
+  EXPECT_NE(text.find("FwRuleGroup(A,fw,10,web,)"), std::string::npos) << text;
+  // Bad values are still errors alone.
+  auto bad = ObjectRows("/rampart/nb/Port/A/p", R"({"kind":"Port","tenant":"A","name":"p","switch":"s","mac":"zz"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "/rampart/nb/Port/A/p (Port p): mac: 'zz' is not a MAC address like 02:00:00:00:00:01");
+}
+
+TEST(NbObjects, ReferencesOfAnObject) {
+  auto refs = ObjectReferences({"Port", "A", "vm1"},
+                               R"({"kind":"Port","tenant":"A","name":"vm1","switch":"ls1","host":"h1","mac":"02:00:00:00:00:01"})");
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  std::vector<std::string> got;
+  for (const auto& r : *refs) got.push_back(absl::StrCat(r.field, "->", NbObjectName(r.to)));
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"host->Host h1", "switch->LogicalSwitch A/ls1", "tenant->Tenant A"}));
+}
+
+// ---- random specs ----
+
+std::string RandomSpec(std::mt19937& rng) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  std::string y;
+  auto doc = [&](const std::string& d) { absl::StrAppend(&y, y.empty() ? "" : "---\n", d); };
+  int hosts = 1 + pick(4);
+  for (int h = 0; h < hosts; ++h) doc(absl::StrCat("kind: Host\nname: h", h, "\nunderlay: 198.19.255.", h + 1, "\n"));
+  int tenants = 1 + pick(3);
+  for (int t = 0; t < tenants; ++t) {
+    std::string T = absl::StrCat("T", t);
+    doc(absl::StrCat("kind: Tenant\nname: ", T, "\n"));
+    int sws = 1 + pick(4);
+    for (int s = 0; s < sws; ++s)
+      doc(absl::StrCat("kind: LogicalSwitch\ntenant: ", T, "\nname: s", s, "\ncidr: 198.18.", s, ".0/24\n"));
+    int ports = pick(8);
+    std::vector<std::string> port_names;
+    for (int p = 0; p < ports; ++p) {
+      int s = pick(sws);
+      std::string d = absl::StrCat("kind: Port\ntenant: ", T, "\nswitch: s", s, "\nname: p", p, "\nmac: \"02:00:00:00:0", t, ":",
+                                   absl::StrCat(p < 10 ? "0" : "", p), "\"\nips: [198.18.", s, ".", 10 + p, "]\n");
+      if (pick(3)) absl::StrAppend(&d, "host: h", pick(hosts), "\n");
+      if (pick(2)) absl::StrAppend(&d, "labels: {role: ", pick(2) ? "web" : "db", "}\n");
+      doc(d);
+      port_names.push_back(absl::StrCat("p", p));
+    }
+    // A router on a random non-empty subset of switches (always s0).
+    std::string r = absl::StrCat("kind: LogicalRouter\ntenant: ", T, "\nname: r0\nports:\n");
+    std::vector<int> on = {0};
+    for (int s = 1; s < sws; ++s)
+      if (pick(2)) on.push_back(s);
+    for (int s : on) absl::StrAppend(&r, "  - {switch: s", s, ", ip: 198.18.", s, ".1}\n");
+    if (pick(2)) absl::StrAppend(&r, "static_routes:\n  - {prefix: 198.18.200.0/24, nexthop: 198.18.0.254}\n");
+    bool fw = pick(2);
+    if (fw) absl::StrAppend(&r, "policy_routes:\n  - match: {source: 198.18.0.0/24}\n    action: firewall fw\n  - {priority: 5, match: {destination: 198.18.9.0/24}, action: drop}\n");
+    doc(r);
+    int groups = pick(3);
+    for (int g = 0; g < groups; ++g) {
+      std::string d = absl::StrCat("kind: AddressGroup\ntenant: ", T, "\nname: g", g, "\n");
+      bool any = false;
+      if (pick(2)) absl::StrAppend(&d, "prefixes: [198.18.", 100 + g, ".0/24]\n"), any = true;
+      if (!port_names.empty() && pick(2)) absl::StrAppend(&d, "ports: [", port_names[pick(port_names.size())], "]\n"), any = true;
+      if (!any || pick(2)) absl::StrAppend(&d, "selector: {role: web}\n");
+      doc(d);
+    }
+    auto rules = [&]() {
+      std::string out = "rules:\n";
+      int n = pick(4);
+      for (int i = 0; i < n; ++i) {
+        absl::StrAppend(&out, "  - id: ", 10 * (i + 1), "\n");
+        if (groups && pick(2)) absl::StrAppend(&out, "    source: [{group: g", pick(groups), "}]\n");
+        else if (pick(2)) absl::StrAppend(&out, "    source: [198.18.", pick(4), ".0/24]\n");
+        if (pick(2)) absl::StrAppend(&out, "    protocol: tcp\n    destination_ports: [", 20 + pick(100), "]\n");
+        absl::StrAppend(&out, "    action: ", pick(2) ? "allow" : "drop", "\n");
+      }
+      return n ? out : std::string();
+    };
+    if (fw) doc(absl::StrCat("kind: Firewall\ntenant: ", T, "\nname: fw\nplacement: {attached_to_router: r0}\ndefault: ", pick(2) ? "allow" : "drop", "\n", rules()));
+    if (on.size() > 1 && pick(2))
+      doc(absl::StrCat("kind: Firewall\ntenant: ", T, "\nname: fwi\nplacement: {inline: {switch: s", on[1], ", router: r0}}\n", rules()));
+    if (!port_names.empty() && pick(2)) {
+      std::string d = absl::StrCat("kind: VnicPolicy\ntenant: ", T, "\nname: vp\napplied_to: [", port_names[pick(port_names.size())]);
+      if (pick(2)) absl::StrAppend(&d, ", {selector: {role: db}}");
+      absl::StrAppend(&d, "]\n", rules());
+      doc(d);
+    }
+  }
+  return y;
+}
+
+TEST(NbObjects, RandomSpecsGiveTheSameRowsThreeWays) {
+  std::mt19937 rng(12345);
+  for (int i = 0; i < 150; ++i) {
+    std::string text = RandomSpec(rng);
+    ExpectRowsAgree(text, absl::StrCat("random spec ", i));
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace rampart::controller
