@@ -501,4 +501,472 @@ std::string NbSpecToYaml(const NbSpec& spec) {
   return out;
 }
 
+// --------------------------------------------------------------------------- single changes
+
+NbSpec AddOneRule(const NbSpec& spec, int n) {
+  NbSpec out = spec;
+  NbFirewall& fw = out.firewalls[static_cast<size_t>(n) % out.firewalls.size()];
+  uint32_t id = 0;
+  int32_t priority = 0;
+  for (const auto& r : fw.rules) {
+    id = std::max(id, r.id);
+    priority = std::max(priority, r.priority);
+  }
+  // Last in evaluation order (before the default), so no other rule's rank changes.
+  GenRule g;
+  g.proto = "tcp";
+  g.src_prefixes.push_back(Prefix::V4((198u << 24) | (19u << 16) | (static_cast<uint32_t>(n % 200) << 8), 24));
+  for (const auto& ag : out.groups)
+    if (ag.tenant == fw.tenant) {
+      g.dst_groups.push_back(ag.name);
+      break;
+    }
+  g.dports.push_back({10000 + n % 50000, 10000 + n % 50000});
+  fw.rules.push_back(g.ToNb(id + 1, priority + 10));
+  return out;
+}
+
+NbSpec MoveOnePort(const NbSpec& spec, int n) {
+  NbSpec out = spec;
+  std::vector<size_t> bound;
+  for (size_t i = 0; i < out.ports.size(); ++i)
+    if (!out.ports[i].host.empty()) bound.push_back(i);
+  NbPort& p = out.ports[bound[(static_cast<uint64_t>(n) * 7919u + 13u) % bound.size()]];
+  size_t h = 0;
+  while (out.hosts[h].name != p.host) ++h;
+  p.host = out.hosts[(h + 1 + static_cast<size_t>(n) % (out.hosts.size() - 1)) % out.hosts.size()].name;
+  return out;
+}
+
+NbSpec AddOnePort(const NbSpec& spec, int n) {
+  NbSpec out = spec;
+  const NbSwitch& sw = out.switches[(static_cast<uint64_t>(n) * 31u) % out.switches.size()];
+  NbPort p;
+  p.tenant = sw.tenant;
+  p.sw = sw.name;
+  p.name = absl::StrCat("added", n);
+  p.mac = 0x02ee00000000ull | static_cast<uint32_t>(n);
+  std::set<uint32_t> used;
+  for (const auto& q : out.ports)
+    if (q.tenant == sw.tenant)
+      for (const auto& ip : q.ips)
+        if (ip.IsV4()) used.insert(ip.V4Addr());
+  for (const auto& r : out.routers)
+    if (r.tenant == sw.tenant)
+      for (const auto& rp : r.ports)
+        if (rp.ip.IsV4()) used.insert(rp.ip.V4Addr());
+  uint32_t base = sw.cidr.addr.V4Addr();
+  uint32_t size = sw.cidr.len >= 96 ? (1u << (128 - sw.cidr.len)) : 256u;
+  for (uint32_t a = base + 10; a < base + size - 1; ++a)
+    if (!used.count(a) && a != base + 254) {
+      p.ips.push_back(Ip::V4(a));
+      break;
+    }
+  p.host = out.hosts[(static_cast<uint64_t>(n) * 97u) % out.hosts.size()].name;
+  // The labels of a neighbour on the same switch, so selectors pick the new port up.
+  for (const auto& q : out.ports)
+    if (q.tenant == sw.tenant && q.sw == sw.name) {
+      p.labels = q.labels;
+      break;
+    }
+  out.ports.push_back(std::move(p));
+  return out;
+}
+
+// ------------------------------------------------------------------------------- OVN output
+namespace {
+
+using nlohmann::json;
+
+std::string Ident(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
+  return out;
+}
+
+json Set(std::vector<json> items) { return json::array({"set", std::move(items)}); }
+json Map(const std::vector<std::pair<std::string, std::string>>& kv) {
+  json pairs = json::array();
+  for (const auto& [k, v] : kv) pairs.push_back(json::array({k, v}));
+  return json::array({"map", pairs});
+}
+json Named(const std::string& n) { return json::array({"named-uuid", n}); }
+
+std::string LspName(const std::string& t, const std::string& p) { return absl::StrCat(t, "_", p); }
+std::string PgGroup(const std::string& t, const std::string& g) { return Ident(absl::StrCat("pg_", t, "_", g)); }
+std::string AsGroup(const std::string& t, const std::string& g) { return Ident(absl::StrCat("as_", t, "_", g)); }
+std::string PgInst(const std::string& t, const std::string& i) { return Ident(absl::StrCat("pgfw_", t, "_", i)); }
+
+// Lookups over one spec.
+class SpecIndex {
+ public:
+  explicit SpecIndex(const NbSpec& s) : spec_(s) {
+    for (const auto& p : s.ports) ports_[p.tenant].push_back(&p);
+    for (const auto& g : s.groups) groups_[{g.tenant, g.name}] = &g;
+    for (const auto& r : s.routers)
+      for (const auto& rp : r.ports) router_switches_[{r.tenant, r.name}].insert(rp.sw);
+  }
+  // Ports of an explicit list and/or a selector, sorted by name.
+  std::set<std::string> Members(const std::string& t, const NbSelectorSet& m) const {
+    std::set<std::string> out;
+    auto it = ports_.find(t);
+    if (it == ports_.end()) return out;
+    std::set<std::string> explicit_ports(m.ports.begin(), m.ports.end());
+    for (const NbPort* p : it->second) {
+      if (explicit_ports.count(p->name)) out.insert(p->name);
+      if (m.selector.empty()) continue;
+      bool all = true;
+      for (const auto& [k, v] : m.selector) {
+        auto l = p->labels.find(k);
+        if (l == p->labels.end() || l->second != v) all = false;
+      }
+      if (all) out.insert(p->name);
+    }
+    return out;
+  }
+  std::set<std::string> Protected(const NbFirewall& f) const {
+    std::set<std::string> sws;
+    auto it = router_switches_.find({f.tenant, f.router});
+    if (it != router_switches_.end()) sws = it->second;
+    if (f.placement == "inline") sws.insert(f.sw);
+    std::set<std::string> out;
+    auto pt = ports_.find(f.tenant);
+    if (pt != ports_.end())
+      for (const NbPort* p : pt->second)
+        if (sws.count(p->sw)) out.insert(p->name);
+    return out;
+  }
+  const NbAddressGroup* Group(const std::string& t, const std::string& g) const {
+    auto it = groups_.find({t, g});
+    return it == groups_.end() ? nullptr : it->second;
+  }
+  const NbSpec& spec() const { return spec_; }
+
+ private:
+  const NbSpec& spec_;
+  std::map<std::string, std::vector<const NbPort*>> ports_;
+  std::map<std::pair<std::string, std::string>, const NbAddressGroup*> groups_;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> router_switches_;
+};
+
+std::map<std::string, std::string> RuleFields(const std::string& text) {
+  std::map<std::string, std::string> f;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t sp = text.find(' ', pos);
+    std::string tok = text.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos);
+    if (tok.rfind("name=", 0) == 0) break;
+    size_t eq = tok.find('=');
+    f[tok.substr(0, eq)] = eq == std::string::npos ? "" : tok.substr(eq + 1);
+    if (sp == std::string::npos) break;
+    pos = sp + 1;
+  }
+  return f;
+}
+
+std::string OvnSide(const SpecIndex& ix, const std::string& t, const std::string& field, const std::string& text,
+                    bool v6) {
+  std::vector<std::string> terms;
+  for (const std::string& x : SplitComma(text)) {
+    if (x.rfind("group:", 0) == 0) {
+      std::string g = x.substr(6);
+      const NbAddressGroup* ag = ix.Group(t, g);
+      if (ag == nullptr || !ag->prefixes.empty()) terms.push_back("$" + AsGroup(t, g));
+      if (ag != nullptr && (!ag->members.ports.empty() || !ag->members.selector.empty()))
+        terms.push_back(absl::StrCat("$", PgGroup(t, g), v6 ? "_ip6" : "_ip4"));
+    } else {
+      terms.push_back(x);
+    }
+  }
+  if (terms.size() == 1) return absl::StrCat(field, " == ", terms[0]);
+  return absl::StrCat(field, " == {", absl::StrJoin(terms, ", "), "}");
+}
+
+std::string OvnPorts(const std::string& field, const std::string& text) {
+  std::vector<std::string> singles, ranges;
+  for (const std::string& x : SplitComma(text)) {
+    size_t dash = x.find('-');
+    if (dash == std::string::npos) singles.push_back(x);
+    else ranges.push_back(absl::StrCat("(", field, " >= ", x.substr(0, dash), " && ", field, " <= ", x.substr(dash + 1), ")"));
+  }
+  std::vector<std::string> terms;
+  if (singles.size() == 1) terms.push_back(absl::StrCat(field, " == ", singles[0]));
+  else if (!singles.empty()) terms.push_back(absl::StrCat(field, " == {", absl::StrJoin(singles, ", "), "}"));
+  terms.insert(terms.end(), ranges.begin(), ranges.end());
+  if (terms.size() == 1) return terms[0];
+  return absl::StrCat("(", absl::StrJoin(terms, " || "), ")");
+}
+
+std::string OvnAction(const std::string& a) {
+  if (a == "drop") return "drop";
+  if (a == "reject") return "reject";
+  return "allow-related";  // allow; redirect has no OVN equivalent
+}
+
+// The ACL of one rule of instance `inst` (port group `pg`) at OVN priority `prio`.
+json RuleAcl(const SpecIndex& ix, const std::string& t, const std::string& pg, const NbRule& r, int prio) {
+  auto f = RuleFields(r.text);
+  const std::string& src = f["src"];
+  const std::string& dst = f["dst"];
+  bool v6 = f["family"] == "ipv6" || f["proto"] == "icmpv6" || src.find(':') != std::string::npos ||
+            dst.find(':') != std::string::npos;
+  if (src.find("group:") != std::string::npos || dst.find("group:") != std::string::npos) {
+    // group:x contains ':' too; decide by the literal prefixes only
+    v6 = f["family"] == "ipv6" || f["proto"] == "icmpv6";
+    for (const std::string* side : {&src, &dst})
+      for (const std::string& x : SplitComma(*side))
+        if (x.rfind("group:", 0) != 0 && x.find(':') != std::string::npos) v6 = true;
+  }
+  bool from_vm = f["dir"] == "from-vm";
+  std::vector<std::string> m = {absl::StrCat(from_vm ? "inport" : "outport", " == @", pg), v6 ? "ip6" : "ip4"};
+  const char* l3 = v6 ? "ip6" : "ip4";
+  if (src != "any" && !src.empty()) m.push_back(OvnSide(ix, t, absl::StrCat(l3, ".src"), src, v6));
+  if (dst != "any" && !dst.empty()) m.push_back(OvnSide(ix, t, absl::StrCat(l3, ".dst"), dst, v6));
+  const std::string& proto = f["proto"];
+  if (proto == "tcp" || proto == "udp") {
+    m.push_back(proto);
+    if (f.count("sport")) m.push_back(OvnPorts(proto + ".src", f["sport"]));
+    if (f.count("dport")) m.push_back(OvnPorts(proto + ".dst", f["dport"]));
+  } else if (proto == "icmp" || proto == "icmpv6") {
+    const char* k = proto == "icmp" ? "icmp4" : "icmp6";
+    m.push_back(k);
+    if (f.count("icmp_type")) m.push_back(absl::StrCat(k, ".type == ", f["icmp_type"]));
+    if (f.count("icmp_code")) m.push_back(absl::StrCat(k, ".code == ", f["icmp_code"]));
+  } else if (proto != "any" && !proto.empty()) {
+    m.push_back(absl::StrCat("ip.proto == ", proto));
+  }
+  std::string action = f["action"];
+  action = action.substr(0, action.find(':'));
+  return json{{"priority", prio},
+              {"direction", from_vm ? "from-lport" : "to-lport"},
+              {"match", absl::StrJoin(m, " && ")},
+              {"action", OvnAction(action)}};
+}
+
+// OVN priorities of an instance's rules, by evaluation order (priority, then list position).
+std::vector<int> OvnPriorities(const std::vector<NbRule>& rules) {
+  std::vector<size_t> order(rules.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rules[a].priority < rules[b].priority; });
+  std::vector<int> prio(rules.size());
+  for (size_t rank = 0; rank < order.size(); ++rank)
+    prio[order[rank]] = std::max(2, 32000 - static_cast<int>(rank));
+  return prio;
+}
+
+class OvnWriter {
+ public:
+  explicit OvnWriter(const NbSpec& spec) : ix_(spec) {}
+
+  json Full() {
+    const NbSpec& s = ix_.spec();
+    std::map<std::pair<std::string, std::string>, std::vector<json>> sw_ports;  // (t, sw) -> LSP refs
+    for (const auto& p : s.ports) sw_ports[{p.tenant, p.sw}].push_back(Named(InsertLsp(p)));
+    for (const auto& r : s.routers) {
+      std::vector<json> lrps, routes, policies;
+      for (const auto& rp : r.ports) {
+        std::string lrp = absl::StrCat("lrp_", r.tenant, "_", r.name, "_", rp.sw);
+        int len = 24;
+        for (const auto& sw : s.switches)
+          if (sw.tenant == r.tenant && sw.name == rp.sw) len = sw.cidr.IsV4() ? sw.cidr.len - 96 : sw.cidr.len;
+        std::string u = Uuid();
+        ops_.push_back({{"op", "insert"}, {"table", "Logical_Router_Port"}, {"uuid-name", u},
+                        {"row", {{"name", lrp}, {"mac", MacText(rp.mac)},
+                                 {"networks", Set({absl::StrCat(rp.ip.ToString(), "/", len)})}}}});
+        lrps.push_back(Named(u));
+        std::string lsp = Uuid();
+        ops_.push_back({{"op", "insert"}, {"table", "Logical_Switch_Port"}, {"uuid-name", lsp},
+                        {"row", {{"name", absl::StrCat(r.tenant, "_", rp.sw, "_", r.name)}, {"type", "router"},
+                                 {"addresses", Set({"router"})}, {"options", Map({{"router-port", lrp}})}}}});
+        sw_ports[{r.tenant, rp.sw}].push_back(Named(lsp));
+      }
+      for (const auto& sr : r.static_routes) {
+        std::string u = Uuid();
+        ops_.push_back({{"op", "insert"}, {"table", "Logical_Router_Static_Route"}, {"uuid-name", u},
+                        {"row", {{"ip_prefix", sr.dst.ToString()}, {"nexthop", sr.nexthop.ToString()}}}});
+        routes.push_back(Named(u));
+      }
+      for (const auto& pr : r.policy_routes) {
+        std::string u = Uuid();
+        bool v6 = !pr.src.IsV4();
+        std::vector<std::string> m;
+        const char* l3 = v6 ? "ip6" : "ip4";
+        if (pr.src.len != (v6 ? 0 : 96)) m.push_back(absl::StrCat(l3, ".src == ", pr.src.ToString()));
+        if (pr.dst.len != (v6 ? 0 : 96)) m.push_back(absl::StrCat(l3, ".dst == ", pr.dst.ToString()));
+        if (m.empty()) m.push_back(l3);
+        // OVN has no "steer to a firewall slice": the nearest is allow (reroute needs a next hop).
+        ops_.push_back({{"op", "insert"}, {"table", "Logical_Router_Policy"}, {"uuid-name", u},
+                        {"row", {{"priority", pr.priority}, {"match", absl::StrJoin(m, " && ")},
+                                 {"action", pr.action == "drop" ? "drop" : "allow"}}}});
+        policies.push_back(Named(u));
+      }
+      ops_.push_back({{"op", "insert"}, {"table", "Logical_Router"}, {"uuid-name", Uuid()},
+                      {"row", {{"name", absl::StrCat(r.tenant, "_", r.name)}, {"ports", Set(lrps)},
+                               {"static_routes", Set(routes)}, {"policies", Set(policies)}}}});
+    }
+    for (const auto& sw : s.switches)
+      ops_.push_back({{"op", "insert"}, {"table", "Logical_Switch"}, {"uuid-name", Uuid()},
+                      {"row", {{"name", absl::StrCat(sw.tenant, "_", sw.name)},
+                               {"ports", Set(sw_ports[{sw.tenant, sw.name}])}}}});
+    for (const auto& g : s.groups) {
+      if (!g.prefixes.empty()) {
+        std::vector<json> addrs;
+        for (const auto& p : g.prefixes) addrs.push_back(p.ToString());
+        ops_.push_back({{"op", "insert"}, {"table", "Address_Set"}, {"uuid-name", Uuid()},
+                        {"row", {{"name", AsGroup(g.tenant, g.name)}, {"addresses", Set(addrs)}}}});
+      }
+      if (!g.members.ports.empty() || !g.members.selector.empty())
+        ops_.push_back({{"op", "insert"}, {"table", "Port_Group"}, {"uuid-name", Uuid()},
+                        {"row", {{"name", PgGroup(g.tenant, g.name)},
+                                 {"ports", PortRefs(g.tenant, ix_.Members(g.tenant, g.members))}}}});
+    }
+    for (const auto& f : s.firewalls)
+      Instance(f.tenant, f.name, f.default_action, f.rules, ix_.Protected(f), false);
+    for (const auto& v : s.vnic_policies)
+      Instance(v.tenant, v.name, v.default_action, v.rules, ix_.Members(v.tenant, v.applied_to), true);
+    return Request();
+  }
+
+  json Request() {
+    json params = json::array({"OVN_Northbound"});
+    for (auto& op : ops_) params.push_back(std::move(op));
+    ops_.clear();
+    return json{{"method", "transact"}, {"params", params}, {"id", 1}};
+  }
+
+  std::string InsertLsp(const NbPort& p) {
+    std::vector<std::string> addr = {MacText(p.mac)};
+    for (const auto& ip : p.ips) addr.push_back(ip.ToString());
+    json row = {{"name", LspName(p.tenant, p.name)}, {"addresses", Set({absl::StrJoin(addr, " ")})}};
+    if (!p.host.empty()) row["options"] = Map({{"requested-chassis", p.host}});
+    std::string u = Uuid();
+    lsp_uuid_[{p.tenant, p.name}] = u;
+    ops_.push_back({{"op", "insert"}, {"table", "Logical_Switch_Port"}, {"uuid-name", u}, {"row", row}});
+    return u;
+  }
+
+  void Push(json op) { ops_.push_back(std::move(op)); }
+  std::string Uuid() { return absl::StrCat("u", ++uuid_); }
+  const SpecIndex& index() const { return ix_; }
+
+ private:
+  json PortRefs(const std::string& t, const std::set<std::string>& names) {
+    std::vector<json> refs;
+    for (const auto& n : names) refs.push_back(Named(lsp_uuid_.at({t, n})));
+    return Set(refs);
+  }
+
+  void Instance(const std::string& t, const std::string& name, const std::string& def,
+                const std::vector<NbRule>& rules, const std::set<std::string>& members, bool vnic) {
+    std::string pg = PgInst(t, name);
+    std::vector<int> prio = OvnPriorities(rules);
+    std::vector<json> acls;
+    for (size_t i = 0; i < rules.size(); ++i) {
+      std::string u = Uuid();
+      ops_.push_back({{"op", "insert"}, {"table", "ACL"}, {"uuid-name", u}, {"row", RuleAcl(ix_, t, pg, rules[i], prio[i])}});
+      acls.push_back(Named(u));
+    }
+    for (int dir = 0; dir < (vnic ? 2 : 1); ++dir) {  // the default rule
+      std::string u = Uuid();
+      ops_.push_back({{"op", "insert"}, {"table", "ACL"}, {"uuid-name", u},
+                      {"row", {{"priority", 1}, {"direction", dir == 0 ? "to-lport" : "from-lport"},
+                               {"match", absl::StrCat(dir == 0 ? "outport" : "inport", " == @", pg, " && ip")},
+                               {"action", OvnAction(def)}}}});
+      acls.push_back(Named(u));
+    }
+    ops_.push_back({{"op", "insert"}, {"table", "Port_Group"}, {"uuid-name", Uuid()},
+                    {"row", {{"name", pg}, {"ports", PortRefs(t, members)}, {"acls", Set(acls)}}}});
+  }
+
+  SpecIndex ix_;
+  std::vector<json> ops_;
+  std::map<std::pair<std::string, std::string>, std::string> lsp_uuid_;
+  int uuid_ = 0;
+};
+
+json Where(const std::string& name) { return json::array({json::array({"name", "==", name})}); }
+json MutateInsert(const char* table, const std::string& name, const char* column, const std::string& uuid) {
+  return {{"op", "mutate"}, {"table", table}, {"where", Where(name)},
+          {"mutations", json::array({json::array({column, "insert", Set({Named(uuid)})})})}};
+}
+
+}  // namespace
+
+json OvnNbTransaction(const NbSpec& spec) { return OvnWriter(spec).Full(); }
+
+absl::StatusOr<json> OvnNbChange(const NbSpec& before, const NbSpec& after) {
+  OvnWriter w(after);
+  // An added rule: one instance has one more rule.
+  auto added_rule = [&](const std::string& t, const std::string& inst, const std::vector<NbRule>& b,
+                        const std::vector<NbRule>& a) -> bool {
+    if (a.size() != b.size() + 1) return false;
+    std::set<uint32_t> old_ids;
+    for (const auto& r : b) old_ids.insert(r.id);
+    std::vector<int> prio = OvnPriorities(a);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (old_ids.count(a[i].id)) continue;
+      std::string u = w.Uuid();
+      std::string pg = PgInst(t, inst);
+      w.Push({{"op", "insert"}, {"table", "ACL"}, {"uuid-name", u}, {"row", RuleAcl(w.index(), t, pg, a[i], prio[i])}});
+      w.Push(MutateInsert("Port_Group", pg, "acls", u));
+      return true;
+    }
+    return false;
+  };
+  if (before.firewalls.size() == after.firewalls.size())
+    for (size_t i = 0; i < after.firewalls.size(); ++i)
+      if (added_rule(after.firewalls[i].tenant, after.firewalls[i].name, before.firewalls[i].rules, after.firewalls[i].rules))
+        return w.Request();
+  if (before.vnic_policies.size() == after.vnic_policies.size())
+    for (size_t i = 0; i < after.vnic_policies.size(); ++i)
+      if (added_rule(after.vnic_policies[i].tenant, after.vnic_policies[i].name, before.vnic_policies[i].rules,
+                     after.vnic_policies[i].rules))
+        return w.Request();
+
+  if (after.ports.size() == before.ports.size() + 1) {
+    std::set<std::pair<std::string, std::string>> old;
+    for (const auto& p : before.ports) old.insert({p.tenant, p.name});
+    for (const auto& p : after.ports) {
+      if (old.count({p.tenant, p.name})) continue;
+      std::string u = w.InsertLsp(p);
+      w.Push(MutateInsert("Logical_Switch", absl::StrCat(p.tenant, "_", p.sw), "ports", u));
+      SpecIndex bix(before);
+      for (const auto& g : after.groups)
+        if (g.tenant == p.tenant && (!g.members.ports.empty() || !g.members.selector.empty()) &&
+            w.index().Members(g.tenant, g.members).count(p.name))
+          w.Push(MutateInsert("Port_Group", PgGroup(g.tenant, g.name), "ports", u));
+      for (const auto& f : after.firewalls)
+        if (f.tenant == p.tenant && w.index().Protected(f).count(p.name))
+          w.Push(MutateInsert("Port_Group", PgInst(f.tenant, f.name), "ports", u));
+      for (const auto& v : after.vnic_policies)
+        if (v.tenant == p.tenant && w.index().Members(v.tenant, v.applied_to).count(p.name))
+          w.Push(MutateInsert("Port_Group", PgInst(v.tenant, v.name), "ports", u));
+      return w.Request();
+    }
+  }
+  if (after.ports.size() == before.ports.size()) {
+    for (size_t i = 0; i < after.ports.size(); ++i) {
+      const NbPort &a = after.ports[i], &b = before.ports[i];
+      if (a.host == b.host) continue;
+      if (a.name != b.name || a.tenant != b.tenant) break;
+      json opts = a.host.empty() ? Map({}) : Map({{"requested-chassis", a.host}});
+      w.Push({{"op", "update"}, {"table", "Logical_Switch_Port"}, {"where", Where(LspName(a.tenant, a.name))},
+              {"row", {{"options", opts}}}});
+      return w.Request();
+    }
+  }
+  return absl::InvalidArgumentError(
+      "OvnNbChange: the specs differ by something other than one added rule, one added port or one moved port");
+}
+
+std::map<std::string, int> OvnInsertCounts(const json& request) {
+  std::map<std::string, int> counts;
+  const json& params = request.at("params");
+  for (size_t i = 1; i < params.size(); ++i)
+    if (params[i].value("op", "") == "insert") ++counts[params[i].at("table").get<std::string>()];
+  return counts;
+}
+
 }  // namespace rampart::bench
