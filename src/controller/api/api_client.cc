@@ -1,6 +1,6 @@
-#define CPPHTTPLIB_OPENSSL_SUPPORT
 #include "controller/api/api_client.h"
 
+// CPPHTTPLIB_OPENSSL_SUPPORT (TLS) comes from cpp-httplib.pc, as the library was built with it.
 #include <httplib.h>
 
 #include "absl/strings/str_cat.h"

@@ -1,0 +1,436 @@
+// The REST API against a real ApiServer on 127.0.0.1 (a free port) over TLS with certificates
+// from InitCerts, on a "mem:" store: every kind created, read, deleted; errors name document,
+// field and reason and change nothing; all-or-nothing applies; stale revisions; concurrent
+// applies serialize without lost updates; each role's permissions and tenant isolation.
+#include "controller/api/api_server.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "controller/api/api_client.h"
+#include "controller/api/certs.h"
+#include "controller/api/nb_objects.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#ifdef RAMPART_API_TEST_REAL_STORE
+#include "store/store.h"
+#else
+#include "test/controller/api/fake_store.h"
+#endif
+
+namespace rampart::controller {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kAdmin[] = "admin-token-0123456789";
+constexpr char kTenantA[] = "tenant-a-token-0123456789";
+constexpr char kTenantB[] = "tenant-b-token-0123456789";
+constexpr char kReader[] = "reader-token-0123456789";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::unique_ptr<store::Store> MakeStore() {
+#ifdef RAMPART_API_TEST_REAL_STORE
+  auto s = store::OpenStore("mem:");
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(*s) : nullptr;
+#else
+  return std::make_unique<test::FakeStore>();
+#endif
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rampart-api-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto created = InitCerts({dir_, {"h1", "h2"}, {}, 30});
+    ASSERT_TRUE(created.ok()) << created.status();
+    store_ = MakeStore();
+    ASSERT_NE(store_, nullptr);
+    ApiOptions o;
+    o.tokens = {{kAdmin, "root", "datacenter-admin", ""},
+                {kTenantA, "alice", "tenant-admin", "A"},
+                {kTenantB, "bob", "tenant-admin", "B"},
+                {kReader, "auditor", "read-only", ""}};
+    server_ = std::make_unique<ApiServer>(store_.get(), o);
+    ASSERT_TRUE(server_->Start("127.0.0.1", 0, dir_ + "/server.pem", dir_ + "/server.key").ok());
+    ASSERT_GT(server_->port(), 0);
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  ApiClient Client(const std::string& token) {
+    return ApiClient({absl::StrCat("https://127.0.0.1:", server_->port()), token, dir_ + "/ca.pem", 30});
+  }
+  ApiReply Apply(const std::string& token, const std::string& text, bool dry = false, const std::string& file = "t.yaml") {
+    auto r = Client(token).Apply({{file, text}}, dry);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ApiReply{};
+  }
+  ApiReply Get(const std::string& token, const std::string& path) {
+    auto r = Client(token).Get(path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ApiReply{};
+  }
+  ApiReply Delete(const std::string& token, const std::string& path) {
+    auto r = Client(token).Delete(path);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ApiReply{};
+  }
+  static std::string Message(const ApiReply& r) { return ApiClient::ErrorMessage(r); }
+  static std::string Code(const ApiReply& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    return j.is_object() && j.contains("error") ? j["error"]["code"].get<std::string>() : "";
+  }
+  int64_t StoreRevision() { return *store_->CurrentRevision(); }
+  size_t ObjectCount() { return store_->Range(kNbPrefix)->kvs.size(); }
+  std::string Example() { return ReadFile(std::string(RAMPART_SOURCE_DIR) + "/examples/specs/seed-inline.yaml"); }
+
+  std::string dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<ApiServer> server_;
+};
+
+TEST_F(ApiTest, EveryKindIsCreatedReadAndDeleted) {
+  ApiReply r = Apply(kAdmin, Example());
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  std::set<std::string> kinds;
+  for (const auto& o : j["objects"]) {
+    EXPECT_EQ(o["result"], "created") << o;
+    EXPECT_EQ(o["revision"], j["revision"]) << o;
+    kinds.insert(o["kind"].get<std::string>());
+  }
+  EXPECT_EQ(kinds.size(), NbKinds().size());  // the example has every kind
+  EXPECT_EQ(ObjectCount(), j["objects"].size());
+  // What is stored is the whole spec again.
+  auto range = store_->Range(kNbPrefix);
+  ASSERT_TRUE(range.ok());
+  auto stored = ParseStoredObjects(range->kvs);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->ports.size(), 6u);
+
+  // Every object reads back with its revision and spec.
+  for (const auto& o : j["objects"]) {
+    std::string path = absl::StrCat("/v1/objects/", o["kind"].get<std::string>(), "/",
+                                    o["tenant"].get<std::string>().empty() ? "-" : o["tenant"].get<std::string>(), "/",
+                                    o["name"].get<std::string>());
+    ApiReply g = Get(kAdmin, path);
+    ASSERT_EQ(g.status, 200) << path << " " << g.body;
+    json obj = json::parse(g.body);
+    EXPECT_EQ(obj["revision"], o["revision"]);
+    EXPECT_EQ(obj["spec"]["kind"], o["kind"]);
+    EXPECT_EQ(obj["spec"]["name"], o["name"]);
+  }
+  ApiReply sw = Get(kAdmin, "/v1/objects/LogicalSwitch/A/ls1");
+  json swj = json::parse(sw.body);
+  EXPECT_EQ(swj["spec"]["cidr"], "198.18.1.0/24");
+  EXPECT_FALSE(swj["referrers"].empty()) << sw.body;  // its ports and the router
+
+  // Applying the same text again changes nothing.
+  int64_t before = StoreRevision();
+  r = Apply(kAdmin, Example());
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& o : json::parse(r.body)["objects"]) EXPECT_EQ(o["result"], "unchanged") << o;
+  EXPECT_EQ(StoreRevision(), before);
+
+  // Lists filter by kind and tenant.
+  json ports = json::parse(Get(kAdmin, "/v1/objects?kind=Port").body);
+  EXPECT_EQ(ports["objects"].size(), 6u);
+  json b = json::parse(Get(kAdmin, "/v1/objects?tenant=B").body);
+  for (const auto& o : b["objects"]) EXPECT_TRUE(o["tenant"] == "B" || (o["kind"] == "Tenant" && o["name"] == "B")) << o;
+  EXPECT_EQ(Get(kAdmin, "/v1/objects?kind=Nope").status, 400);
+
+  // Delete everything: referenced objects are refused (409, naming referrers) until their
+  // referrers are gone; every object goes eventually.
+  ApiReply refused = Delete(kAdmin, "/v1/objects/LogicalSwitch/A/ls1");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(Code(refused), "referenced");
+  EXPECT_NE(Message(refused).find("Port A/vm1 (switch)"), std::string::npos) << refused.body;
+  for (int round = 0; round < 10 && ObjectCount() > 0; ++round) {
+    auto all = store_->Range(kNbPrefix);
+    ASSERT_TRUE(all.ok());
+    for (const auto& kv : all->kvs) {
+      ApiReply d = Delete(kAdmin, "/v1/objects/" + kv.key.substr(kNbPrefix.size()));
+      EXPECT_TRUE(d.status == 200 || (d.status == 409 && Code(d) == "referenced")) << d.body;
+    }
+  }
+  EXPECT_EQ(ObjectCount(), 0u);
+  EXPECT_EQ(Get(kAdmin, "/v1/objects/Tenant/-/A").status, 404);
+  EXPECT_EQ(Delete(kAdmin, "/v1/objects/Tenant/-/A").status, 404);
+}
+
+TEST_F(ApiTest, BadDocumentsNameDocumentFieldAndReasonAndChangeNothing) {
+  ASSERT_EQ(Apply(kAdmin, Example()).status, 200);
+  int64_t rev = StoreRevision();
+  size_t count = ObjectCount();
+  // Unknown field: the file, line, document, kind/name, field and reason.
+  ApiReply r = Apply(kAdmin, "kind: Tenant\nname: C\n---\nkind: LogicalSwitch\ntenant: C\nname: x\ncidr: 198.18.9.0/24\ncolour: red\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Code(r), "invalid");
+  EXPECT_EQ(Message(r), "t.yaml:8: document 2 (LogicalSwitch x): colour: unknown field 'colour' (known fields: kind, tenant, name, cidr)");
+  // Unknown kind.
+  r = Apply(kAdmin, "kind: Gizmo\nname: g\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Message(r).find("t.yaml:1: document 1 (Gizmo g): kind: unknown kind 'Gizmo'"), std::string::npos) << r.body;
+  // A reference to nothing, checked against what is stored: document 2 is the bad one.
+  r = Apply(kAdmin, "kind: Port\ntenant: A\nswitch: ls1\nname: vm9\nmac: \"02:00:00:00:09:09\"\n---\n"
+                    "kind: Port\ntenant: A\nswitch: ls9\nname: vm10\nmac: \"02:00:00:00:09:10\"\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Message(r), "t.yaml:9: document 2 (Port vm10): switch: unknown LogicalSwitch 'ls9' in tenant 'A'");
+  // Several bad documents: each is listed in details.
+  r = Apply(kAdmin, "kind: Tenant\nname: bad name\n---\nkind: Host\nname: h9\nunderlay: nope\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["details"].size(), 2u) << r.body;
+  // A change that breaks a stored object's reference (a switch cidr no longer containing its
+  // ports' addresses) is refused and names the stored object.
+  r = Apply(kAdmin, "kind: LogicalSwitch\ntenant: A\nname: ls1\ncidr: 198.18.77.0/24\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Message(r).find("is outside"), std::string::npos) << r.body;
+  // The same document twice in one apply.
+  r = Apply(kAdmin, "kind: Tenant\nname: C\n---\nkind: Tenant\nname: C\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Message(r).find("given twice"), std::string::npos) << r.body;
+  // YAML syntax.
+  r = Apply(kAdmin, "kind: Tenant\nname: [C\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Message(r).find("YAML syntax error"), std::string::npos) << r.body;
+  EXPECT_EQ(StoreRevision(), rev);
+  EXPECT_EQ(ObjectCount(), count);
+}
+
+TEST_F(ApiTest, MultiDocumentApplyIsAllOrNothingAndDryRunChangesNothing) {
+  std::string good = "kind: Tenant\nname: C\n---\nkind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.1.0/24\n";
+  // Valid documents followed by one with a bad reference: nothing is stored.
+  ApiReply r = Apply(kAdmin, good + "---\nkind: Port\ntenant: C\nswitch: s2\nname: p\nmac: \"02:00:00:00:00:01\"\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ObjectCount(), 0u);
+  // Dry run: reported as created, nothing stored.
+  r = Apply(kAdmin, good, /*dry=*/true);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["dry_run"], true);
+  EXPECT_EQ(j["objects"].size(), 2u);
+  EXPECT_EQ(j["objects"][0]["result"], "created");
+  EXPECT_EQ(ObjectCount(), 0u);
+  // For real; then an update reports updated/unchanged per object.
+  ASSERT_EQ(Apply(kAdmin, good).status, 200);
+  r = Apply(kAdmin, "kind: Tenant\nname: C\n---\nkind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.2.0/24\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = json::parse(r.body);
+  EXPECT_EQ(j["objects"][0]["result"], "unchanged");
+  EXPECT_EQ(j["objects"][1]["result"], "updated");
+  // JSON documents are YAML too; the stored canonical JSON is the same for the same content.
+  r = Apply(kAdmin, R"({"kind": "LogicalSwitch", "tenant": "C", "name": "s1", "cidr": "198.18.2.0/24"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["objects"][0]["result"], "unchanged");
+}
+
+TEST_F(ApiTest, StaleRevisionIsRefused) {
+  ApiReply r = Apply(kAdmin, "kind: Tenant\nname: C\n---\nkind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.1.0/24\nrevision: 0\n");
+  ASSERT_EQ(r.status, 200) << r.body;  // revision 0 = "must not exist yet"
+  int64_t r1 = json::parse(Get(kAdmin, "/v1/objects/LogicalSwitch/C/s1").body)["revision"];
+  ASSERT_GT(r1, 0);
+  r = Apply(kAdmin, absl::StrCat("kind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.2.0/24\nrevision: ", r1, "\n"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  int64_t rev = StoreRevision();
+  // Someone applying on top of what they read at r1 again is refused.
+  r = Apply(kAdmin, absl::StrCat("kind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.3.0/24\nrevision: ", r1, "\n"));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(Code(r), "stale");
+  EXPECT_NE(Message(r).find("t.yaml:1: document 1 (LogicalSwitch s1): revision: stale"), std::string::npos) << r.body;
+  r = Apply(kAdmin, "kind: Tenant\nname: D\nrevision: 0\n---\nkind: Tenant\nname: C\nrevision: 0\n");
+  EXPECT_EQ(r.status, 409) << r.body;  // C exists: the whole apply is refused, D not created
+  EXPECT_EQ(Get(kAdmin, "/v1/objects/Tenant/-/D").status, 404);
+  EXPECT_EQ(StoreRevision(), rev);
+  // Delete with a stale revision is refused too.
+  EXPECT_EQ(Delete(kAdmin, absl::StrCat("/v1/objects/LogicalSwitch/C/s1?revision=", r1)).status, 409);
+  EXPECT_EQ(Delete(kAdmin, absl::StrCat("/v1/objects/LogicalSwitch/C/s1?revision=", rev)).status, 200);
+}
+
+TEST_F(ApiTest, ConcurrentReadModifyWriteLosesNoUpdate) {
+  ASSERT_EQ(Apply(kAdmin, "kind: Tenant\nname: C\n---\nkind: AddressGroup\ntenant: C\nname: g\nprefixes: [198.18.0.0/24]\n").status, 200);
+  // Each thread adds its own prefixes to the group by read (revision) - modify - apply, retrying
+  // on 409 stale; and creates its own objects. Every addition must survive.
+  constexpr int kThreads = 4, kEach = 4;
+  std::atomic<int> stale{0}, failures{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        for (int attempt = 0; attempt < 100; ++attempt) {
+          auto g = Client(kAdmin).Get("/v1/objects/AddressGroup/C/g");
+          if (!g.ok() || g->status != 200) { ++failures; return; }
+          json obj = json::parse(g->body);
+          json spec = obj["spec"];
+          spec["prefixes"].push_back(absl::StrCat("198.18.", 1 + t * kEach + i, ".0/24"));
+          spec["revision"] = obj["revision"];
+          std::string own = absl::StrCat("kind: Tenant\nname: T", t, "-", i, "\n");
+          auto r = Client(kAdmin).Apply({{"t.json", spec.dump() + "\n---\n" + own}}, false);
+          if (!r.ok()) { ++failures; return; }
+          if (r->status == 200) break;
+          if (r->status == 409) { ++stale; continue; }
+          ++failures;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  json g = json::parse(Get(kAdmin, "/v1/objects/AddressGroup/C/g").body);
+  EXPECT_EQ(g["spec"]["prefixes"].size(), 1u + kThreads * kEach) << g.dump();
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) EXPECT_EQ(Get(kAdmin, absl::StrCat("/v1/objects/Tenant/-/T", t, "-", i)).status, 200);
+}
+
+TEST_F(ApiTest, ConcurrentAppliesSerialize) {
+  // Threads apply different values of one object (and nothing else): each apply succeeds and the
+  // final value is the one of the apply with the highest revision.
+  ASSERT_EQ(Apply(kAdmin, "kind: Tenant\nname: C\n").status, 200);
+  constexpr int kThreads = 6;
+  std::vector<int64_t> revs(kThreads, -1);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      auto r = Client(kAdmin).Apply({{"t.yaml", absl::StrCat("kind: LogicalSwitch\ntenant: C\nname: s\ncidr: 198.18.", t, ".0/24\n")}}, false);
+      if (r.ok() && r->status == 200) revs[t] = json::parse(r->body)["revision"];
+    });
+  }
+  for (auto& t : ts) t.join();
+  int last = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_GT(revs[t], 0) << "apply " << t << " failed";
+    if (revs[t] > revs[last]) last = t;
+  }
+  std::set<int64_t> distinct(revs.begin(), revs.end());
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kThreads));  // one revision each: serialized
+  json sw = json::parse(Get(kAdmin, "/v1/objects/LogicalSwitch/C/s").body);
+  EXPECT_EQ(sw["spec"]["cidr"], absl::StrCat("198.18.", last, ".0/24"));
+  EXPECT_EQ(sw["revision"], revs[last]);
+}
+
+TEST_F(ApiTest, AuthenticationAndRoles) {
+  ASSERT_EQ(Apply(kAdmin, Example()).status, 200);
+  // No token / unknown token.
+  EXPECT_EQ(Get("", "/v1/objects").status, 401);
+  ApiReply r = Get("not-a-token-at-all-xx", "/v1/objects");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Message(r), "unknown token");
+  // Health and the OpenAPI document need no token.
+  EXPECT_EQ(Get("", "/healthz").status, 200);
+  r = Get("", "/v1/openapi.yaml");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.rfind("openapi: 3.0", 0), 0u);
+
+  // read-only: reads everything, changes nothing.
+  EXPECT_EQ(Get(kReader, "/v1/objects/Port/B/vm1").status, 200);
+  r = Apply(kReader, "kind: Tenant\nname: C\n");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Message(r), "read-only 'auditor' may not change Tenant C: the role is read-only");
+  EXPECT_EQ(Delete(kReader, "/v1/objects/Port/A/vm1").status, 403);
+
+  // tenant-admin of A: its own objects only.
+  r = Apply(kTenantA, "kind: AddressGroup\ntenant: A\nname: g2\nprefixes: [198.18.50.0/24]\n");
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = Apply(kTenantA, "kind: AddressGroup\ntenant: A\nname: g3\nprefixes: [198.18.51.0/24]\n---\n"
+                      "kind: AddressGroup\ntenant: B\nname: g3\nprefixes: [198.18.51.0/24]\n");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Message(r), "tenant-admin 'alice' of tenant 'A' may not change AddressGroup B/g3: it belongs to tenant 'B'");
+  EXPECT_EQ(Get(kAdmin, "/v1/objects/AddressGroup/A/g3").status, 404);  // nothing of it applied
+  EXPECT_EQ(Apply(kTenantA, "kind: Host\nname: h9\nunderlay: 198.19.255.9\n").status, 403);
+  EXPECT_EQ(Apply(kTenantA, "kind: Tenant\nname: A\n").status, 403);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects/Port/B/vm1").status, 403);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects/Port/A/vm1").status, 200);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects/Host/-/h1").status, 200);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects/Tenant/-/A").status, 200);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects/Tenant/-/B").status, 403);
+  EXPECT_EQ(Delete(kTenantA, "/v1/objects/Port/B/vm1").status, 403);
+  EXPECT_EQ(Delete(kTenantA, "/v1/objects/Host/-/h3").status, 403);
+  EXPECT_EQ(Get(kTenantA, "/v1/objects?tenant=B").status, 403);
+  json list = json::parse(Get(kTenantA, "/v1/objects").body);
+  bool saw_host = false;
+  for (const auto& o : list["objects"]) {
+    saw_host |= o["kind"] == "Host";
+    EXPECT_TRUE(o["kind"] == "Host" || o["tenant"] == "A" || (o["kind"] == "Tenant" && o["name"] == "A")) << o;
+  }
+  EXPECT_TRUE(saw_host);
+  // Describing a Host shows only the caller's own referrers (B's port on h1 stays hidden).
+  json h1 = json::parse(Get(kTenantA, "/v1/objects/Host/-/h1").body);
+  for (const auto& ref : h1["referrers"]) EXPECT_EQ(ref["tenant"], "A") << h1.dump();
+  json h1_admin = json::parse(Get(kAdmin, "/v1/objects/Host/-/h1").body);
+  EXPECT_EQ(h1["referrers"].size(), 2u) << h1.dump();
+  EXPECT_EQ(h1_admin["referrers"].size(), 3u) << h1_admin.dump();
+  // tenant-admin of B may delete its own unreferenced object.
+  EXPECT_EQ(Delete(kTenantB, "/v1/objects/VnicPolicy/B/protect-vm2").status, 200);
+}
+
+TEST_F(ApiTest, TlsNeedsTheRightCa) {
+  // Plain HTTP to the TLS port fails; another CA fails verification.
+  ApiClient plain({absl::StrCat("http://127.0.0.1:", server_->port()), kAdmin, "", 5});
+  auto r = plain.Get("/healthz");
+  EXPECT_TRUE(!r.ok() || r->status != 200);
+  std::string other = dir_ + "/other";
+  ASSERT_TRUE(InitCerts({other, {}, {}, 30}).ok());
+  ApiClient wrong({absl::StrCat("https://127.0.0.1:", server_->port()), kAdmin, other + "/ca.pem", 5});
+  r = wrong.Get("/healthz");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(Certs, InitKeepsExistingFilesAndAddsHosts) {
+  char tmpl[] = "/tmp/rampart-certs-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  auto a = InitCerts({dir, {"h1"}, {}, 30});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->size(), 7u);  // ca, server, h1 (pem + key each), tokens
+  std::string ca = ReadFile(dir + "/ca.pem");
+  auto b = InitCerts({dir, {"h1", "h2"}, {}, 30});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(*b, (std::vector<std::string>{dir + "/hosts/h2.pem", dir + "/hosts/h2.key"}));
+  EXPECT_EQ(ReadFile(dir + "/ca.pem"), ca);
+  EXPECT_EQ(std::filesystem::status(dir + "/hosts/h2.key").permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  auto tokens = LoadTokensFile(dir + "/tokens.yaml");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0].role, "datacenter-admin");
+  EXPECT_EQ((*tokens)[0].token.size(), 64u);
+  EXPECT_FALSE(InitCerts({dir, {"bad/name"}, {}, 30}).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Tokens, BadTokensFilesAreNamed) {
+  char tmpl[] = "/tmp/rampart-tokens-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/tokens.yaml";
+  std::ofstream(path) << "- {token: short, role: read-only}\n";
+  auto t = LoadTokensFile(path);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), path + ": entry 1: token: must be at least 16 characters");
+  std::ofstream(path) << "- {token: 0123456789abcdef0, role: tenant-admin}\n";
+  EXPECT_NE(LoadTokensFile(path).status().message().find("needs its tenant"), std::string::npos);
+  std::ofstream(path) << "- {token: 0123456789abcdef0, role: root}\n";
+  EXPECT_NE(LoadTokensFile(path).status().message().find("role: expected"), std::string::npos);
+  std::filesystem::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace rampart::controller
