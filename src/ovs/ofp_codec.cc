@@ -116,6 +116,7 @@ constexpr uint16_t kActOutput = 0;
 constexpr uint16_t kActPushVlan = 17;
 constexpr uint16_t kActPopVlan = 18;
 constexpr uint16_t kActGroup = 22;
+constexpr uint16_t kActDecNwTtl = 24;
 constexpr uint16_t kActSetField = 25;
 constexpr uint16_t kActExperimenter = 0xffff;
 
@@ -180,6 +181,11 @@ void EncodeAction(const Action& a, Writer& w) {
       return;
     case Action::Type::kPopVlan:
       w.U16(kActPopVlan);
+      w.U16(8);
+      w.Zeros(4);
+      return;
+    case Action::Type::kDecNwTtl:
+      w.U16(kActDecNwTtl);
       w.U16(8);
       w.Zeros(4);
       return;
@@ -291,6 +297,10 @@ absl::StatusOr<std::vector<Action>> DecodeActions(absl::Span<const uint8_t> byte
       case kActPopVlan:
         if (len != 8) return Bad(absl::StrCat(what, ": pop_vlan length ", len, ", expected 8"));
         out.push_back(Action::PopVlan());
+        break;
+      case kActDecNwTtl:
+        if (len != 8) return Bad(absl::StrCat(what, ": dec_nw_ttl length ", len, ", expected 8"));
+        out.push_back(Action::DecNwTtl());
         break;
       case kActSetField: {
         uint32_t h = r.U32();

@@ -282,6 +282,12 @@ Action Action::PushVlan(uint16_t ethertype) {
   a.ethertype = ethertype;
   return a;
 }
+Action Action::DecNwTtl() {
+  Action a;
+  a.type = Type::kDecNwTtl;
+  return a;
+}
+
 Action Action::PopVlan() {
   Action a;
   a.type = Type::kPopVlan;
@@ -332,6 +338,8 @@ std::string Action::ToString() const {
       return absl::StrFormat("push_vlan:0x%04x", ethertype);
     case Type::kPopVlan:
       return "pop_vlan";
+    case Type::kDecNwTtl:
+      return "dec_ttl";
     case Type::kSetField: {
       const FieldInfo& info = GetFieldInfo(field.field);
       return absl::StrCat("set_field:", FormatValue(info, field.value.data()), "->", info.name);

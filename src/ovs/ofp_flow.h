@@ -200,6 +200,7 @@ struct Action {
     kSetField,  // field (whole-field value, no mask)
     kResubmit,  // NXAST_RESUBMIT_TABLE: port (kPortInPort = the packet's in_port), table (255 = this)
     kRegMove,   // NXAST_REG_MOVE
+    kDecNwTtl,  // OFPAT_DEC_NW_TTL (ovs-ofctl dec_ttl): IPv4 TTL / IPv6 hop limit - 1; at 0 the frame is dropped
   };
   Type type = Type::kOutput;
   uint32_t port = 0;
@@ -219,6 +220,7 @@ struct Action {
   static Action SetFieldBytes(Field field, const uint8_t* value, size_t len);
   static Action Resubmit(uint32_t port, uint8_t table);
   static Action Move(RegMove move);
+  static Action DecNwTtl();
 
   std::string ToString() const;
   friend auto operator<=>(const Action&, const Action&) = default;
