@@ -10,7 +10,8 @@
 //                  (SpecToRows + DiffRows); that part is reported separately as rows_diff_ms.
 //   --ovn-out F    the same topology as an OVN_Northbound transact request (F) and the first
 //                  repetition's three changes (F without .json + .add-rule.json, .move-port.json,
-//                  .add-port.json), for bench/northd/run.sh.
+//                  .add-port.json), and the hosts as Southbound Chassis rows (.sb-chassis.json),
+//                  for bench/northd/run.sh.
 //   --yaml-out F   the spec as YAML (rampartctl compile --spec F reads it).
 #include <malloc.h>
 
@@ -145,6 +146,7 @@ int Run(int argc, char** argv) {
     nlohmann::json full = OvnNbTransaction(spec);
     for (const auto& [t, c] : OvnInsertCounts(full)) ovn_counts[t] = c;
     if (!WriteFile(a.ovn_out, full.dump())) return 1;
+    if (!WriteFile(ChangePath(a.ovn_out, "sb-chassis"), OvnSbChassisTransaction(spec).dump())) return 1;
     full = nullptr;
     const std::pair<const char*, const NbSpec*> changes[] = {
         {"add-rule", &add_rule}, {"move-port", &move_port}, {"add-port", &add_port}};

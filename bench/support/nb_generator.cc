@@ -961,6 +961,20 @@ absl::StatusOr<json> OvnNbChange(const NbSpec& before, const NbSpec& after) {
       "OvnNbChange: the specs differ by something other than one added rule, one added port or one moved port");
 }
 
+json OvnSbChassisTransaction(const NbSpec& spec) {
+  json params = json::array({"OVN_Southbound"});
+  int n = 0;
+  for (const auto& h : spec.hosts) {
+    std::string e = absl::StrCat("e", ++n);
+    params.push_back({{"op", "insert"}, {"table", "Encap"}, {"uuid-name", e},
+                      {"row", {{"type", "geneve"}, {"ip", h.underlay.ToString()}, {"chassis_name", h.name},
+                               {"options", Map({{"csum", "true"}})}}}});
+    params.push_back({{"op", "insert"}, {"table", "Chassis"}, {"uuid-name", absl::StrCat("c", n)},
+                      {"row", {{"name", h.name}, {"hostname", h.name}, {"encaps", Set({Named(e)})}}}});
+  }
+  return json{{"method", "transact"}, {"params", params}, {"id", 1}};
+}
+
 std::map<std::string, int> OvnInsertCounts(const json& request) {
   std::map<std::string, int> counts;
   const json& params = request.at("params");

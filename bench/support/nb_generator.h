@@ -84,6 +84,11 @@ nlohmann::json OvnNbTransaction(const controller::NbSpec& spec);
 absl::StatusOr<nlohmann::json> OvnNbChange(const controller::NbSpec& before,
                                            const controller::NbSpec& after);
 
+// The hosts as OVN_Southbound Chassis rows (name = host, one Geneve Encap at its underlay
+// address), as ovn-controller on each host would register them: loaded into SB before the
+// comparison so northd sees the requested-chassis of every port as a known chassis.
+nlohmann::json OvnSbChassisTransaction(const controller::NbSpec& spec);
+
 // Counts of rows per table in a transaction made by OvnNbTransaction / OvnNbChange ("insert"
 // operations only).
 std::map<std::string, int> OvnInsertCounts(const nlohmann::json& request);
