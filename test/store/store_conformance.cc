@@ -267,7 +267,9 @@ TEST_P(StoreConformance, RevisionsAreMonotonic) {
     absl::StatusOr<int64_t> r = i % 3 == 2 ? store_->Delete(K(absl::StrCat(i - 1))) : store_->Put(K(absl::StrCat(i)), "v");
     ASSERT_TRUE(r.ok());
     EXPECT_GT(*r, last);
-    if (GetParam().exact_revisions) EXPECT_EQ(*r, last + 1);
+    if (GetParam().exact_revisions) {
+      EXPECT_EQ(*r, last + 1);
+    }
     last = *r;
   }
   EXPECT_GE(*store_->CurrentRevision(), last);
@@ -439,7 +441,9 @@ TEST_P(StoreConformance, RandomOperationsMatchASimpleModel) {
   auto check_rev = [&](int64_t r, bool changed) {
     if (changed) {
       EXPECT_GT(r, last);
-      if (GetParam().exact_revisions) EXPECT_EQ(r, last + 1);
+      if (GetParam().exact_revisions) {
+        EXPECT_EQ(r, last + 1);
+      }
       last = r;
     } else if (GetParam().exact_revisions) {
       EXPECT_EQ(r, last);
