@@ -1,0 +1,240 @@
+// rampart-bench physical: the controller's logical + physical stages at scale (issue 5).
+//
+//   full compute   LogicalStage::SetSpec of a generated spec (bench/support/nb_generator.h) from
+//                  empty, then PhysicalStage::Apply of its delta: wall time of each, records per
+//                  host, allocations, RSS growth of each stage (VmRSS; deltas dropped and
+//                  malloc_trim'ed before reading).
+//   incremental    one rule added / one port moved to another host / one port added, from the
+//                  full state: logical SetSpec + physical Apply, median of --reps repetitions
+//                  (each a different rule/port; reverted between repetitions), hosts reached and
+//                  records changed.
+//   --store URL    persist allocations (store::OpenStore, e.g. mem: or file:DIR); default none.
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_command.h"
+#include "bench/support/nb_generator.h"
+#include "controller/logical_stage.h"
+#include "controller/physical/physical_stage.h"
+#include "store/store.h"
+
+namespace rampart::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using controller::NbSpec;
+
+double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+size_t ProcStatus(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  size_t klen = std::strlen(key);
+  while (std::getline(in, line)) {
+    if (line.compare(0, klen, key) == 0 && line.size() > klen && line[klen] == ':') {
+      return std::strtoull(line.c_str() + klen + 1, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
+size_t Rss() {
+  malloc_trim(0);
+  return ProcStatus("VmRSS");
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+int Usage(const char* msg) {
+  if (msg) std::fprintf(stderr, "rampart-bench physical: %s\n", msg);
+  std::fprintf(stderr,
+               "usage: rampart-bench physical [--hosts N] [--ports N] [--tenants N] [--rules N] [--seed N]\n"
+               "         [--reps N] [--store URL] [--json]\n"
+               "defaults: --hosts 1000 --ports 10000 --tenants 100 --rules 50000 --seed 1 --reps 7\n");
+  return 2;
+}
+
+size_t Rows(const std::map<std::string, records::Delta>& d) {
+  size_t n = 0;
+  for (const auto& [h, delta] : d) n += delta.deletes.size() + delta.inserts.size();
+  return n;
+}
+
+int Run(int argc, char** argv) {
+  GeneratorOptions gen;
+  int reps = 7;
+  bool json = false;
+  std::string store_url;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    auto num = [&](long long lo, long long& out) {
+      const char* v = next();
+      if (!v) return false;
+      char* end = nullptr;
+      out = std::strtoll(v, &end, 10);
+      return *end == '\0' && out >= lo;
+    };
+    long long n = 0;
+    if (k == "--json") json = true;
+    else if (k == "--hosts") { if (!num(2, n)) return Usage("--hosts needs a number >= 2"); gen.hosts = static_cast<int>(n); }
+    else if (k == "--ports") { if (!num(1, n)) return Usage("--ports needs a number >= 1"); gen.ports = static_cast<int>(n); }
+    else if (k == "--tenants") { if (!num(1, n)) return Usage("--tenants needs a number >= 1"); gen.tenants = static_cast<int>(n); }
+    else if (k == "--rules") { if (!num(0, n)) return Usage("--rules needs a number >= 0"); gen.rules = static_cast<int>(n); }
+    else if (k == "--seed") { if (!num(0, n)) return Usage("--seed needs a number"); gen.seed = static_cast<uint64_t>(n); }
+    else if (k == "--reps") { if (!num(1, n)) return Usage("--reps needs a number >= 1"); reps = static_cast<int>(n); }
+    else if (k == "--store") { const char* v = next(); if (!v) return Usage("--store needs a URL"); store_url = v; }
+    else return Usage(("unknown argument " + k).c_str());
+  }
+
+  NbSpec spec = GenerateNbSpec(gen);
+  std::unique_ptr<store::Store> store;
+  if (!store_url.empty()) {
+    auto s = store::OpenStore(store_url);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rampart-bench physical: %s: %s\n", store_url.c_str(), std::string(s.status().message()).c_str());
+      return 1;
+    }
+    store = *std::move(s);
+  }
+  auto stage_or = controller::LogicalStage::Create();
+  if (!stage_or.ok()) return 1;
+  std::unique_ptr<controller::LogicalStage> logical = *std::move(stage_or);
+  auto physical_owner = std::make_unique<controller::PhysicalStage>(store.get());
+  controller::PhysicalStage& physical = *physical_owner;
+  if (auto st = physical.Load(); !st.ok()) {
+    std::fprintf(stderr, "rampart-bench physical: load: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+
+  // Full compute from empty.
+  size_t rss0 = Rss();
+  auto t0 = Clock::now();
+  auto d = logical->SetSpec(spec);
+  double logical_ms = Ms(t0, Clock::now());
+  if (!d.ok()) {
+    std::fprintf(stderr, "rampart-bench physical: SetSpec: %s\n", std::string(d.status().message()).c_str());
+    return 1;
+  }
+  auto t1 = Clock::now();
+  auto per_host = physical.Apply(logical->engine(), *d);
+  double physical_ms = Ms(t1, Clock::now());
+  if (!per_host.ok()) {
+    std::fprintf(stderr, "rampart-bench physical: Apply: %s\n", std::string(per_host.status().message()).c_str());
+    return 1;
+  }
+  size_t hosts_with_records = per_host->size();
+  size_t full_rows = Rows(*per_host);
+  size_t max_host_rows = 0;
+  for (const auto& [h, delta] : *per_host) max_host_rows = std::max(max_host_rows, delta.inserts.size());
+  *per_host = {};
+  d = nlog::Delta{};
+  size_t rss2 = Rss();  // both stages' full state, no deltas
+  // Snapshot of the busiest host (what a registering agent gets).
+  std::string busiest;
+  size_t busiest_rows = 0;
+  for (const auto& h : physical.Hosts()) {
+    size_t n = physical.Snapshot(h).rows().size();
+    if (n > busiest_rows) busiest_rows = n, busiest = h;
+  }
+  auto s0 = Clock::now();
+  size_t snap_rows = physical.Snapshot(busiest).rows().size();
+  double snapshot_ms = Ms(s0, Clock::now());
+  auto alloc = physical.Allocations();
+
+  nlohmann::json out;
+  out["params"] = {{"hosts", gen.hosts}, {"ports", gen.ports}, {"tenants", gen.tenants}, {"rules", gen.rules},
+                   {"seed", gen.seed}, {"reps", reps}, {"store", store_url.empty() ? "none" : store_url}};
+  out["full"] = {{"logical_ms", logical_ms},
+                 {"physical_ms", physical_ms},
+                 {"hosts_with_records", hosts_with_records},
+                 {"records", full_rows},
+                 {"max_records_per_host", max_host_rows},
+                 {"rss_before_bytes", rss0},
+                 {"rss_total_growth_bytes", rss2 - std::min(rss2, rss0)},
+                 {"engine_memory_bytes", logical->engine().MemoryBytes()},
+                 {"physical_rows", physical.RowCount()},
+                 {"snapshot_busiest_host_ms", snapshot_ms},
+                 {"snapshot_busiest_host_records", snap_rows}};
+  out["allocations"] = {{"datapath_keys", alloc.datapath_keys}, {"port_keys", alloc.port_keys}, {"tags", alloc.tags},
+                        {"instance_ids", alloc.instance_ids}, {"engine_ports", alloc.engine_ports}};
+
+  const std::pair<const char*, NbSpec (*)(const NbSpec&, int)> kinds[] = {
+      {"add_rule", &AddOneRule}, {"move_port", &MoveOnePort}, {"add_port", &AddOnePort}};
+  for (const auto& [name, fn] : kinds) {
+    std::vector<double> lms, pms, tms;
+    size_t hosts = 0, rows = 0;
+    for (int i = 0; i < reps; ++i) {
+      NbSpec changed = fn(spec, i);
+      auto a0 = Clock::now();
+      auto ld = logical->SetSpec(changed);
+      auto a1 = Clock::now();
+      if (!ld.ok()) return 1;
+      auto pd = physical.Apply(logical->engine(), *ld);
+      auto a2 = Clock::now();
+      if (!pd.ok()) {
+        std::fprintf(stderr, "rampart-bench physical: %s: %s\n", name, std::string(pd.status().message()).c_str());
+        return 1;
+      }
+      lms.push_back(Ms(a0, a1));
+      pms.push_back(Ms(a1, a2));
+      tms.push_back(Ms(a0, a2));
+      if (i == 0) hosts = pd->size(), rows = Rows(*pd);
+      auto back = logical->SetSpec(spec);
+      if (!back.ok() || !physical.Apply(logical->engine(), *back).ok()) return 1;
+    }
+    out["incremental"][name] = {{"logical_median_ms", Median(lms)}, {"physical_median_ms", Median(pms)},
+                                {"total_median_ms", Median(tms)},
+                                {"total_max_ms", *std::max_element(tms.begin(), tms.end())},
+                                {"hosts_reached", hosts}, {"records_changed", rows}};
+  }
+  // The physical stage's own memory: RSS before and after destroying it.
+  size_t rss3 = Rss();
+  physical_owner.reset();
+  size_t rss4 = Rss();
+  size_t physical_bytes = rss3 - std::min(rss3, rss4);
+  out["full"]["physical_stage_bytes"] = physical_bytes;
+  out["full"]["logical_stage_bytes"] = rss2 - std::min(rss2, rss0) - std::min(rss2 - std::min(rss2, rss0), physical_bytes);
+  out["full"]["peak_rss_bytes"] = ProcStatus("VmHWM");
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("physical stage: %d hosts, %zu ports, %zu tenants, %d rules (seed %llu), store %s\n", gen.hosts,
+              spec.ports.size(), spec.tenants.size(), gen.rules, static_cast<unsigned long long>(gen.seed),
+              store_url.empty() ? "none" : store_url.c_str());
+  std::printf("  full compute   logical %.0f ms, physical %.0f ms: %zu records to %zu hosts (max %zu per host)\n",
+              logical_ms, physical_ms, full_rows, hosts_with_records, max_host_rows);
+  std::printf("  memory         RSS +%.1f MiB for both stages: physical stage %.1f MiB (%zu rows), logical %.1f MiB; peak %.1f MiB\n",
+              (rss2 - std::min(rss2, rss0)) / 1048576.0, physical_bytes / 1048576.0, out["full"]["physical_rows"].get<size_t>(),
+              out["full"]["logical_stage_bytes"].get<size_t>() / 1048576.0, ProcStatus("VmHWM") / 1048576.0);
+  std::printf("  allocations    %zu datapath keys, %zu port keys, %zu tags, %zu instance ids, %zu engine ports\n",
+              alloc.datapath_keys, alloc.port_keys, alloc.tags, alloc.instance_ids, alloc.engine_ports);
+  std::printf("  snapshot       busiest host %s: %zu records in %.2f ms\n", busiest.c_str(), snap_rows, snapshot_ms);
+  for (const auto& [name, fn] : kinds) {
+    const auto& r = out["incremental"][name];
+    std::printf("  %-13s  logical %7.2f ms + physical %7.2f ms = %7.2f ms (median; max %.2f), %zu hosts, %zu records\n",
+                name, r["logical_median_ms"].get<double>(), r["physical_median_ms"].get<double>(),
+                r["total_median_ms"].get<double>(), r["total_max_ms"].get<double>(), r["hosts_reached"].get<size_t>(),
+                r["records_changed"].get<size_t>());
+  }
+  return 0;
+}
+
+Registrar reg({"physical", "logical + physical stage at scale: full compute, memory, single changes", &Run});
+
+}  // namespace
+}  // namespace rampart::bench
