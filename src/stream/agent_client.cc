@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "rampart/agent.grpc.pb.h"
 #include "stream/convert.h"
 #include "stream/tls.h"
@@ -26,7 +28,9 @@ class AgentClient::Impl {
   absl::Status Start(DeltaCallback cb) {
     if (thread_.joinable()) return absl::FailedPreconditionError("AgentClient: already started");
     if (options_.host.empty()) return absl::InvalidArgumentError("AgentClient: options.host is empty");
-    if (options_.target.empty()) return absl::InvalidArgumentError("AgentClient: options.target is empty");
+    if (absl::StrReplaceAll(options_.target, {{",", ""}, {" ", ""}}).empty()) {
+      return absl::InvalidArgumentError("AgentClient: options.target is empty");
+    }
     if (!cb) return absl::InvalidArgumentError("AgentClient: no delta callback");
     if (options_.tls.enabled()) {
       auto pems = ReadTlsFiles(options_.tls, /*need_own_identity=*/true);
@@ -247,8 +251,10 @@ class AgentClient::Impl {
     auto backoff = options_.min_backoff;
     std::string redirect_target;
     int redirects_in_row = 0;
+    const std::vector<std::string> targets = absl::StrSplit(options_.target, ',', absl::SkipWhitespace());
+    size_t next_target = 0;
     for (;;) {
-      const std::string target = redirect_target.empty() ? options_.target : redirect_target;
+      const std::string target = redirect_target.empty() ? targets[next_target % targets.size()] : redirect_target;
       {
         std::lock_guard<std::mutex> l(mu_);
         current_target_ = target;
@@ -263,7 +269,8 @@ class AgentClient::Impl {
         redirect_target = redirect;
         continue;  // straight to the owner
       }
-      // Ended, refused, or redirected too often: back to the configured controller after a pause.
+      // Ended, refused, or redirected too often: to the next configured controller after a pause.
+      if (redirect_target.empty() || !established) ++next_target;
       redirects_in_row = 0;
       redirect_target.clear();
       std::uniform_real_distribution<double> jitter(0.8, 1.2);

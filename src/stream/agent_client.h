@@ -37,10 +37,14 @@ struct TlsFiles {
 
 struct AgentClientOptions {
   std::string host;    // this host's name, as in the northbound Host object
-  std::string target;  // "unix:/run/rampart/controller.sock" or "127.0.0.1:7443"
+  // "unix:/run/rampart/controller.sock" or "127.0.0.1:7443"; several controllers separated by
+  // commas ("unix:/a.sock,unix:/b.sock"): tried in turn when one fails (any of them redirects
+  // the agent to its host's owner).
+  std::string target;
   TlsFiles tls;
   // The name the controller's certificate is checked against (its CN/SAN), whatever the target.
-  std::string server_name = "rampart-controller";
+  // `rampartctl certs init` puts DNS:localhost and IP:127.0.0.1 into server.pem.
+  std::string server_name = "localhost";
   // The revision whose rows the caller already holds (e.g. restored from disk), 0 = none.
   uint64_t held_revision = 0;
   std::string agent_version = "rampart-agent";

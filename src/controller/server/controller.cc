@@ -424,6 +424,14 @@ void Controller::Impl::HandleNbBatch(std::vector<Item>& items) {
   std::map<std::string, uint64_t> published;
   absl::Status st = ProcessChanges(changes, /*publish=*/true, &published);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first_arrival).count();
+  // Log and report before waking WaitApplied, so a waiter sees the outcome complete.
+  if (!st.ok()) {
+    Log(absl::StrCat("store revision ", last_rev, ": change refused: ", st.ToString()));
+  } else if (!published.empty()) {
+    Log(absl::StrCat("store revision ", last_rev, ": ", changes.size(), " object(s) changed, published to ",
+                     published.size(), " host(s) in ", absl::StrFormat("%.1f", ms), " ms"));
+  }
+  if (options_.on_published) options_.on_published(last_rev, published);
   {
     std::lock_guard<std::mutex> l(mu_);
     ++batches_;
@@ -433,13 +441,6 @@ void Controller::Impl::HandleNbBatch(std::vector<Item>& items) {
     applied_revision_ = std::max(applied_revision_, last_rev);
   }
   applied_cv_.notify_all();
-  if (!st.ok()) {
-    Log(absl::StrCat("store revision ", last_rev, ": change refused: ", st.ToString()));
-  } else if (ms >= 100 || published.size() > 0) {
-    Log(absl::StrCat("store revision ", last_rev, ": ", changes.size(), " object(s) changed, published to ",
-                     published.size(), " host(s) in ", absl::StrFormat("%.1f", ms), " ms"));
-  }
-  if (options_.on_published) options_.on_published(last_rev, published);
 }
 
 void Controller::Impl::ReloadNb() {
