@@ -101,6 +101,17 @@ int64_t ParseName(std::string_view name, std::string_view kind) {
   return v;
 }
 
+std::string LogHeader(int64_t base) {
+  Record h;
+  h.type = RecordType::kFileHeader;
+  h.version = logfmt::kFormatVersion;
+  h.file_kind = FileKind::kLog;
+  h.revision = base;
+  std::string out;
+  logfmt::AppendRecord(h, &out);
+  return out;
+}
+
 struct Watcher {
   std::string prefix;
   WatchCallbacks callbacks;
@@ -313,7 +324,7 @@ absl::Status EmbeddedStoreImpl::Recover() {
     if (!fd.ok()) return fd.status();
     log_fd_ = *fd;
     log_base_ = base;
-    log_bytes_ = logfmt::kFrameHeaderSize + 4;  // approximate header size; only steers snapshots
+    log_bytes_ = LogHeader(base).size();
     return absl::OkStatus();
   }
   if (replay.front() != base) {
@@ -437,13 +448,7 @@ absl::Status EmbeddedStoreImpl::ReplayLog(int64_t base, bool last) {
     }
   }
   if (!have_header) {  // the crash tore the header itself
-    std::string header;
-    Record h;
-    h.type = RecordType::kFileHeader;
-    h.version = logfmt::kFormatVersion;
-    h.file_kind = FileKind::kLog;
-    h.revision = base;
-    logfmt::AppendRecord(h, &header);
+    std::string header = LogHeader(base);
     if (absl::Status s = WriteAll(fd, header, path); !s.ok() || ::fsync(fd) != 0) {
       ::close(fd);
       return s.ok() ? absl::InternalError(absl::StrCat(path, ": fsync failed: ", ErrnoText())) : s;
@@ -522,14 +527,7 @@ absl::StatusOr<int> EmbeddedStoreImpl::CreateLog(int64_t base) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": create failed: ", ErrnoText()));
-  std::string header;
-  Record h;
-  h.type = RecordType::kFileHeader;
-  h.version = logfmt::kFormatVersion;
-  h.file_kind = FileKind::kLog;
-  h.revision = base;
-  logfmt::AppendRecord(h, &header);
-  absl::Status s = WriteAll(fd, header, tmp);
+  absl::Status s = WriteAll(fd, LogHeader(base), tmp);
   if (s.ok() && ::fsync(fd) != 0) s = absl::InternalError(absl::StrCat(tmp, ": fsync failed: ", ErrnoText()));
   ::close(fd);
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -716,11 +714,21 @@ absl::Status EmbeddedStoreImpl::SnapshotLocked() {
   snapshots_.insert(rev);
   // The new log. Until it exists, recovery uses the snapshot and the old log's tail is empty.
   absl::StatusOr<int> new_fd = CreateLog(rev);
-  if (!new_fd.ok()) return new_fd.status();
+  if (!new_fd.ok()) {
+    // Without log-R, recovery would take snapshot-R and miss what we append to the old log from
+    // now on: take the snapshot back. If even that fails, stop accepting writes.
+    if (::unlink(path.c_str()) != 0 || !SyncDir(opts_.dir).ok()) {
+      failed_ = absl::UnavailableError(absl::StrCat("store ", opts_.dir, " refuses writes: starting ",
+                                                    FileName("log", rev), " failed (", new_fd.status().message(),
+                                                    ") and ", path, " could not be removed; reopen the store"));
+    }
+    snapshots_.erase(rev);
+    return new_fd.status();
+  }
   ::close(log_fd_);
   log_fd_ = *new_fd;
   log_base_ = rev;
-  log_bytes_ = logfmt::kFrameHeaderSize + 4;
+  log_bytes_ = LogHeader(rev).size();
   next_snapshot_at_ = opts_.snapshot_log_bytes;
   // Keep this snapshot and the one before it (with the logs from there): if the newest turns out
   // unreadable, recovery falls back one generation.
