@@ -14,6 +14,7 @@
 #include "controller/physical/physical_stage.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <functional>
@@ -22,6 +23,8 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -155,6 +158,44 @@ struct Allocator {
   }
 };
 
+// A host row in compact form: interned table name and values (kNone past the last column).
+// Flow rows are most of a host's share and their strings repeat across hosts, so rows hold ids.
+constexpr uint32_t kNone = 0xffffffffu;
+constexpr size_t kMaxCols = 7;  // Slice, the widest table
+struct CRow {
+  std::array<uint32_t, kMaxCols + 1> v;
+  bool operator==(const CRow& o) const { return v == o.v; }
+  template <typename H>
+  friend H AbslHashValue(H h, const CRow& r) {
+    return H::combine_contiguous(std::move(h), r.v.data(), r.v.size());
+  }
+};
+using HostRows = absl::flat_hash_map<CRow, int>;
+
+// Process-local string interner for the compact rows (ids are never reused).
+class Interner {
+ public:
+  uint32_t Id(const std::string& s) {
+    auto [it, fresh] = ids_.try_emplace(s, static_cast<uint32_t>(strings_.size()));
+    if (fresh) strings_.push_back(s);
+    return it->second;
+  }
+  // nlog values: strings by their interned id, others by content (no text built on a hit).
+  uint32_t Id(const nlog::Value& v) {
+    auto it = values_.find(v);
+    if (it != values_.end()) return it->second;
+    uint32_t id = Id(v.ToString());
+    values_.emplace(v, id);
+    return id;
+  }
+  const std::string& Str(uint32_t id) const { return strings_[id]; }
+
+ private:
+  std::vector<std::string> strings_;
+  absl::flat_hash_map<std::string, uint32_t> ids_;
+  absl::flat_hash_map<nlog::Value, uint32_t> values_;
+};
+
 }  // namespace
 
 struct PhysicalStage::State {
@@ -184,13 +225,14 @@ struct PhysicalStage::State {
   std::set<std::tuple<int, std::string, std::string>> unclaimed;
   bool claim_pending = false;
 
-  // ---- host rows (reference counted) and revisions
-  std::map<std::string, std::map<Record, int>> rows;
+  // ---- host rows (reference counted, compact) and revisions
+  Interner strings;
+  std::map<std::string, HostRows> rows;
   std::map<std::string, uint64_t> revision;
 
   // ---- batch (one Apply)
   std::vector<std::function<void()>> undo;
-  std::map<std::pair<std::string, Record>, bool> touched;  // -> present before the batch
+  absl::flat_hash_map<std::pair<std::string, CRow>, bool> touched;  // -> present before the batch
   std::map<std::tuple<int, std::string, std::string>, std::optional<uint32_t>> alloc_before;
   std::set<std::tuple<int, std::string, std::string>> pending_free;
   std::set<std::tuple<std::string, std::string, std::string>> dirty_slices;  // (h, t, i)
@@ -199,7 +241,21 @@ struct PhysicalStage::State {
 
   // ================================================================= primitives (with undo)
 
-  void AddRow(const std::string& h, const Record& r, int d) {
+  CRow ToC(const Record& r) {
+    CRow c;
+    c.v.fill(kNone);
+    c.v[0] = strings.Id(r.table);
+    for (size_t i = 0; i < r.values.size() && i < kMaxCols; ++i) c.v[i + 1] = strings.Id(r.values[i]);
+    return c;
+  }
+  Record FromC(const CRow& c) const {
+    Record r{strings.Str(c.v[0]), {}};
+    for (size_t i = 1; i < c.v.size() && c.v[i] != kNone; ++i) r.values.push_back(strings.Str(c.v[i]));
+    return r;
+  }
+
+  void AddRow(const std::string& h, const Record& rec, int d) {
+    CRow r = ToC(rec);
     auto& m = rows[h];
     auto it = m.find(r);
     int old = it == m.end() ? 0 : it->second;
@@ -861,31 +917,42 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   for (const auto& [hr, was] : s.touched) {
     const auto& [h, r] = hr;
     auto hit = s.rows.find(h);
-    bool now = hit != s.rows.end() && hit->second.count(r);
+    bool now = hit != s.rows.end() && hit->second.contains(r);
     if (was == now) continue;
-    (now ? out[h].inserts : out[h].deletes).push_back(r);
+    (now ? out[h].inserts : out[h].deletes).push_back(s.FromC(r));
   }
+  // Per-host lookups of the 1:1 tables cached by the host value (rows and out nodes are stable
+  // for the rest of this call).
+  absl::flat_hash_map<nlog::Value, std::pair<HostRows*, records::Delta*>> host_cache;
   auto direct = [&](const char* table, const char* record_table, size_t host_col) {
     const nlog::TableDelta* td = out_rows(table);
     if (!td) return;
-    auto to_record = [&](const Row& r) {
-      Record rec{record_table, {}};
-      rec.values.reserve(r.size() - 1);
-      for (size_t c = 0; c < r.size(); ++c) {
-        if (c != host_col) rec.values.push_back(S(r[c]));
+    const uint32_t table_id = s.strings.Id(std::string(record_table));
+    auto to_c = [&](const Row& r) {
+      CRow c;
+      c.v.fill(kNone);
+      c.v[0] = table_id;
+      size_t j = 1;
+      for (size_t col = 0; col < r.size() && j <= kMaxCols; ++col) {
+        if (col != host_col) c.v[j++] = s.strings.Id(r[col]);
       }
-      return rec;
+      return c;
+    };
+    auto host = [&](const nlog::Value& hv) -> std::pair<HostRows*, records::Delta*>& {
+      auto it = host_cache.find(hv);
+      if (it != host_cache.end()) return it->second;
+      std::string h = S(hv);
+      return host_cache.emplace(hv, std::make_pair(&s.rows[h], &out[h])).first->second;
     };
     for (const Row& r : td->deleted) {
-      std::string h = S(r[host_col]);
-      Record rec = to_record(r);
-      auto hit = s.rows.find(h);
-      if (hit != s.rows.end() && hit->second.erase(rec)) out[h].deletes.push_back(std::move(rec));
+      auto& [hr, delta] = host(r[host_col]);
+      CRow c = to_c(r);
+      if (hr->erase(c)) delta->deletes.push_back(s.FromC(c));
     }
     for (const Row& r : td->inserted) {
-      std::string h = S(r[host_col]);
-      Record rec = to_record(r);
-      if (s.rows[h].emplace(rec, 1).second) out[h].inserts.push_back(std::move(rec));
+      auto& [hr, delta] = host(r[host_col]);
+      CRow c = to_c(r);
+      if (hr->emplace(c, 1).second) delta->inserts.push_back(s.FromC(c));
     }
   };
   direct("PFlow", "Flow", 1);
@@ -923,7 +990,7 @@ records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
   if (auto it = state_->revision.find(host); it != state_->revision.end()) d.revision = it->second;
   if (auto it = state_->rows.find(host); it != state_->rows.end()) {
     d.inserts.reserve(it->second.size());
-    for (const auto& [r, n] : it->second) d.inserts.push_back(r);
+    for (const auto& [r, n] : it->second) d.inserts.push_back(state_->FromC(r));
   }
   rs.Apply(d);
   return rs;
