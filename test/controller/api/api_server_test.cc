@@ -18,11 +18,7 @@
 #include "controller/api/nb_objects.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#ifdef RAMPART_API_TEST_REAL_STORE
 #include "store/store.h"
-#else
-#include "test/controller/api/fake_store.h"
-#endif
 
 namespace rampart::controller {
 namespace {
@@ -42,14 +38,41 @@ std::string ReadFile(const std::string& path) {
 }
 
 std::unique_ptr<store::Store> MakeStore() {
-#ifdef RAMPART_API_TEST_REAL_STORE
   auto s = store::OpenStore("mem:");
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? std::move(*s) : nullptr;
-#else
-  return std::make_unique<test::FakeStore>();
-#endif
 }
+
+// Delegates to a real store; before each of the next `conflicts` commits, another writer (as
+// another controller would) changes the NB objects, so that commit's compares fail.
+class ConflictingStore : public store::Store {
+ public:
+  explicit ConflictingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  int conflicts = 0;
+  absl::StatusOr<store::TxnResult> Commit(const store::Txn& txn) override {
+    if (conflicts > 0) {
+      --conflicts;
+      if (auto r = inner_->Put("/rampart/nb/Tenant/-/Z", R"({"kind":"Tenant","name":"Z"})"); !r.ok()) return r.status();
+      if (auto r = inner_->Put("/rampart/nb-guard", "other"); !r.ok()) return r.status();
+    }
+    return inner_->Commit(txn);
+  }
+  absl::StatusOr<std::optional<store::KeyValue>> Get(std::string_view k) override { return inner_->Get(k); }
+  absl::StatusOr<store::RangeResult> Range(std::string_view p) override { return inner_->Range(p); }
+  absl::StatusOr<int64_t> Put(std::string_view k, std::string_view v, int64_t l) override { return inner_->Put(k, v, l); }
+  absl::StatusOr<int64_t> Delete(std::string_view k) override { return inner_->Delete(k); }
+  absl::StatusOr<std::unique_ptr<store::WatchHandle>> Watch(std::string_view p, int64_t r, store::WatchCallbacks c) override {
+    return inner_->Watch(p, r, std::move(c));
+  }
+  absl::StatusOr<int64_t> GrantLease(int64_t t) override { return inner_->GrantLease(t); }
+  absl::Status KeepAlive(int64_t l) override { return inner_->KeepAlive(l); }
+  absl::Status RevokeLease(int64_t l) override { return inner_->RevokeLease(l); }
+  absl::StatusOr<int64_t> CurrentRevision() override { return inner_->CurrentRevision(); }
+  std::string Describe() const override { return "conflicting " + inner_->Describe(); }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+};
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -392,6 +415,34 @@ TEST_F(ApiTest, TlsNeedsTheRightCa) {
   r = wrong.Get("/healthz");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(ApiConflicts, AConcurrentWriterMakesTheApplyRetryOnceThenFail) {
+  ConflictingStore st(MakeStore());
+  ApiOptions o;
+  o.tokens = {{kAdmin, "root", "datacenter-admin", ""}};
+  ApiServer server(&st, o);  // not started: requests go straight to Handle()
+  auto apply = [&](const std::string& text) {
+    ApiRequest r{"POST", "/v1/apply", {}, std::string("Bearer ") + kAdmin, {{"t.yaml", text}}};
+    return server.Handle(r);
+  };
+  st.conflicts = 1;  // one concurrent write: re-read, re-check, commit
+  ApiResponse r = apply("kind: Tenant\nname: A\n");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(st.Get("/rampart/nb/Tenant/-/A")->has_value());
+  st.conflicts = 2;  // two in a row: 409, nothing of this apply is stored
+  r = apply("kind: Tenant\nname: B\n---\nkind: Tenant\nname: C\n");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("\"conflict\""), std::string::npos) << r.body;
+  EXPECT_FALSE(st.Get("/rampart/nb/Tenant/-/B")->has_value());
+  EXPECT_FALSE(st.Get("/rampart/nb/Tenant/-/C")->has_value());
+  st.conflicts = 2;
+  ApiRequest del{"DELETE", "/v1/objects/Tenant/-/A", {}, std::string("Bearer ") + kAdmin, {}};
+  EXPECT_EQ(server.Handle(del).status, 409);
+  EXPECT_TRUE(st.Get("/rampart/nb/Tenant/-/A")->has_value());
+  st.conflicts = 1;
+  EXPECT_EQ(server.Handle(del).status, 200);
+  EXPECT_FALSE(st.Get("/rampart/nb/Tenant/-/A")->has_value());
 }
 
 TEST(Certs, InitKeepsExistingFilesAndAddsHosts) {
