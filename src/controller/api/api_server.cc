@@ -105,7 +105,7 @@ json ObjectJson(const NbObjectId& id, const store::KeyValue& kv) {
 
 class ApiServer::Impl {
  public:
-  Impl(store::Store* store, ApiOptions options) : store_(store), options_(std::move(options)) {}
+  Impl(store::Store* store, ApiOptions options) : store_(store), options_(std::move(options)), tokens_(options_.tokens) {}
 
   struct Caller {
     const ApiToken* token = nullptr;

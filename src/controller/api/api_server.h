@@ -77,7 +77,8 @@ class ApiServer {
   void Stop();
   int port() const { return port_; }
 
-  // Serves one request (what the HTTP handlers call). Thread-safe.
+  // Serves one request (what the HTTP handlers call). Thread-safe. Before Start() only
+  // ApiOptions::tokens are known (the tokens file is read by Start).
   ApiResponse Handle(const ApiRequest& request);
 
  private:
