@@ -144,6 +144,7 @@ class Controller::Impl {
   uint32_t epoch_ = 0;
   uint64_t batches_ = 0, apply_errors_ = 0;
   double last_batch_ms_ = 0, max_batch_ms_ = 0;
+  double phase_ms_[4] = {0, 0, 0, 0};  // rows, logical, physical, publish (last batch)
   // Membership: id -> agent address. Read by the stream server's threads (owner_address).
   std::map<std::string, std::string> members_;
   std::vector<std::string> live_ids_;
@@ -260,6 +261,7 @@ absl::Status Controller::Impl::Start() {
   so.history_deltas = options_.history_deltas;
   so.ready = false;
   so.owner_address = [this](const std::string& host) { return OwnerAddress(host); };
+  so.on_ack = options_.on_ack;
   auto ss = stream::StreamServer::Start(std::move(so));
   if (!ss.ok()) return ss.status();
   streams_ = *std::move(ss);
@@ -428,8 +430,14 @@ void Controller::Impl::HandleNbBatch(std::vector<Item>& items) {
   if (!st.ok()) {
     Log(absl::StrCat("store revision ", last_rev, ": change refused: ", st.ToString()));
   } else if (!published.empty()) {
-    Log(absl::StrCat("store revision ", last_rev, ": ", changes.size(), " object(s) changed, published to ",
-                     published.size(), " host(s) in ", absl::StrFormat("%.1f", ms), " ms"));
+    double ph[4];
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      std::copy(std::begin(phase_ms_), std::end(phase_ms_), std::begin(ph));
+    }
+    Log(absl::StrFormat("store revision %d: %d object(s) changed, published to %d host(s) in %.1f ms "
+                        "(rows %.1f, logical %.1f, physical %.1f, publish %.1f)",
+                        last_rev, changes.size(), published.size(), ms, ph[0], ph[1], ph[2], ph[3]));
   }
   if (options_.on_published) options_.on_published(last_rev, published);
   {
@@ -472,6 +480,14 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   std::map<std::string, std::optional<std::vector<InputRow>>> saved_objects;
   std::map<InputRow, int, InputRowLess> before;  // touched rows -> count before
   std::vector<std::string> bad;
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  double phase[4] = {0, 0, 0, 0};
+  auto t = Clock::now();
+  auto record_phases = [&] {
+    std::lock_guard<std::mutex> l(mu_);
+    std::copy(std::begin(phase), std::end(phase), std::begin(phase_ms_));
+  };
   for (const auto& [key, value] : changes) {
     std::vector<InputRow> new_rows;
     if (value.has_value()) {
@@ -536,13 +552,21 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   if (!bad.empty()) {
     result = absl::InvalidArgumentError(absl::StrCat("stored object(s) ignored: ", absl::StrJoin(bad, "; ")));
   }
-  if (tx.empty()) return result;
+  phase[0] = ms_since(t);
+  if (tx.empty()) {
+    record_phases();
+    return result;
+  }
+  t = Clock::now();
   auto delta = engine_->Apply(tx);
+  phase[1] = ms_since(t);
   if (!delta.ok()) {
     rollback_maps();
     return absl::Status(delta.status().code(), absl::StrCat("logical stage: ", delta.status().message()));
   }
+  t = Clock::now();
   auto per_host = physical_.Apply(*engine_, *delta);
+  phase[2] = ms_since(t);
   if (!per_host.ok()) {
     // The physical stage changed nothing; put the logical stage back and forget its delta.
     auto back = engine_->Apply(undo);
@@ -553,6 +577,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
     rollback_maps();
     return absl::Status(per_host.status().code(), absl::StrCat("physical stage: ", per_host.status().message()));
   }
+  t = Clock::now();
   if (publish) {
     for (const auto& [host, d] : *per_host) {
       bool mine;
@@ -565,6 +590,8 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
       if (published) (*published)[host] = rev;
     }
   }
+  phase[3] = ms_since(t);
+  record_phases();
   return result;
 }
 
@@ -639,6 +666,10 @@ ControllerStatus Controller::Impl::Status() const {
   st.apply_errors = apply_errors_;
   st.last_batch_ms = last_batch_ms_;
   st.max_batch_ms = max_batch_ms_;
+  st.last_rows_ms = phase_ms_[0];
+  st.last_logical_ms = phase_ms_[1];
+  st.last_physical_ms = phase_ms_[2];
+  st.last_publish_ms = phase_ms_[3];
   for (const auto& s : streams) {
     ControllerStatus::Host h;
     h.host = s.host;

@@ -59,6 +59,8 @@ struct ControllerOptions {
   // After each processed batch: the last store revision it covered and, per host this
   // controller published to, the stream revision (for benchmarks and tests).
   std::function<void(int64_t store_revision, const std::map<std::string, uint64_t>& published)> on_published;
+  // Each acknowledgement that advances a host's acked revision (on a gRPC thread).
+  std::function<void(const std::string& host, uint64_t revision)> on_ack;
 };
 
 struct ControllerStatus {
@@ -80,6 +82,9 @@ struct ControllerStatus {
   uint64_t apply_errors = 0;   // batches refused (bad stored object, allocation exhausted)
   double last_batch_ms = 0;    // watch event -> published, last batch
   double max_batch_ms = 0;
+  // Where the last batch's time went: ObjectRows + row diff, nlog transaction, physical stage,
+  // StreamServer::Publish of the owned hosts.
+  double last_rows_ms = 0, last_logical_ms = 0, last_physical_ms = 0, last_publish_ms = 0;
   stream::StreamServerCounters stream;
 };
 

@@ -1,0 +1,486 @@
+// rampart-bench controller: one controller (Controller on a "mem:" store) and N simulated agents
+// (AgentClient instances that apply what they receive to a records::RecordSet and ack it) over a
+// unix socket. The agents run in a forked child process, so the controller's memory (this
+// process) and the agents' (the child) are measured apart; the fork happens before either side
+// starts gRPC.
+//
+//   full convergence  every object of a generated spec (bench/support/nb_generator.h) committed
+//                     in one store transaction (what `rampartctl apply -f` commits) -> the last
+//                     agent acked its share. Reported: commit -> controller published, commit ->
+//                     last ack.
+//   single rule       --changes K times: one firewall gets one more rule (its stored object
+//                     re-put with the rule appended); time from the store commit to the last
+//                     affected agent's ack (acks seen by the controller); p50/p99/max.
+//   memory            controller RSS (this process; before the controller started and after
+//                     convergence), the agents' process RSS per agent, and the record memory of
+//                     the largest and the average agent (rows, estimated heap bytes of its set).
+#include <malloc.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_command.h"
+#include "bench/support/nb_generator.h"
+#include "controller/api/nb_objects.h"
+#include "controller/nb_spec.h"
+#include "controller/server/controller.h"
+#include "store/store.h"
+#include "stream/agent_client.h"
+
+namespace rampart::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+size_t RssOf(const std::string& status_path) {
+  std::ifstream in(status_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+size_t StringHeap(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
+
+// Heap bytes of a RecordSet: std::set node (3 pointers + color, rounded: 32) + the Record, plus
+// out-of-line string and vector storage.
+size_t RecordSetBytes(const records::RecordSet& rs) {
+  size_t n = 0;
+  for (const records::Record& r : rs.rows()) {
+    n += 32 + sizeof(records::Record) + StringHeap(r.table) + r.values.capacity() * sizeof(std::string);
+    for (const std::string& v : r.values) n += StringHeap(v);
+  }
+  return n;
+}
+
+struct Options {
+  int hosts = 1000, ports = 10000, rules = 50000, tenants = 100, changes = 50;
+  uint64_t seed = 1;
+  bool json = false;
+  int timeout_s = 600;
+};
+
+bool ParseArgs(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&](int* v) {
+      if (i + 1 >= argc) return false;
+      *v = std::atoi(argv[++i]);
+      return *v >= 0;
+    };
+    bool ok = true;
+    if (a == "--hosts") ok = next(&o->hosts);
+    else if (a == "--ports") ok = next(&o->ports);
+    else if (a == "--rules") ok = next(&o->rules);
+    else if (a == "--tenants") ok = next(&o->tenants);
+    else if (a == "--changes") ok = next(&o->changes);
+    else if (a == "--timeout") ok = next(&o->timeout_s);
+    else if (a == "--json") o->json = true;
+    else {
+      std::fprintf(stderr,
+                   "usage: rampart-bench controller [--hosts N] [--ports N] [--rules N] [--tenants N] [--changes K] "
+                   "[--timeout S] [--json]\nunknown argument '%s'\n",
+                   a.c_str());
+      return false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "rampart-bench controller: %s needs a number >= 0\n", a.c_str());
+      return false;
+    }
+  }
+  if (o->hosts < 2 || o->tenants < 1) {
+    std::fprintf(stderr, "rampart-bench controller: --hosts >= 2 and --tenants >= 1\n");
+    return false;
+  }
+  return true;
+}
+
+// ---- the agents' process ---------------------------------------------------------------------
+
+// Runs `hosts` agents until `stop_fd` is closed by the parent, then writes its statistics as one
+// JSON line to `out_fd`.
+int RunAgents(const std::string& target, const std::vector<std::string>& hosts, int stop_fd, int out_fd) {
+  struct Agent {
+    std::unique_ptr<stream::AgentClient> client;
+    std::mutex mu;
+    records::RecordSet rows;
+  };
+  std::vector<std::unique_ptr<Agent>> agents;
+  agents.reserve(hosts.size());
+  for (const std::string& h : hosts) {
+    auto a = std::make_unique<Agent>();
+    stream::AgentClientOptions o;
+    o.host = h;
+    o.target = target;
+    o.min_backoff = std::chrono::milliseconds(50);
+    o.max_backoff = std::chrono::milliseconds(1000);
+    a->client = std::make_unique<stream::AgentClient>(o);
+    Agent* raw = a.get();
+    absl::Status st = a->client->Start([raw](const records::Delta& d) {
+      {
+        std::lock_guard<std::mutex> l(raw->mu);
+        raw->rows.Apply(d);
+      }
+      raw->client->Ack(d.revision);
+    });
+    if (!st.ok()) {
+      std::fprintf(stderr, "agent %s: %s\n", h.c_str(), st.ToString().c_str());
+      return 1;
+    }
+    agents.push_back(std::move(a));
+  }
+  char c;
+  while (read(stop_fd, &c, 1) > 0) {
+  }
+  nlohmann::json j;
+  size_t max_rows = 0, max_bytes = 0, total_rows = 0, total_bytes = 0;
+  uint64_t inconsistencies = 0, reconnects = 0;
+  for (auto& a : agents) {
+    std::lock_guard<std::mutex> l(a->mu);
+    const size_t b = RecordSetBytes(a->rows);
+    total_rows += a->rows.rows().size();
+    total_bytes += b;
+    inconsistencies += a->rows.inconsistencies();
+    reconnects += a->client->counters().streams_established - 1;
+    if (a->rows.rows().size() > max_rows) {
+      max_rows = a->rows.rows().size();
+      max_bytes = b;
+    }
+  }
+  j["agents"] = agents.size();
+  j["rss_bytes"] = RssOf("/proc/self/status");
+  j["max_rows"] = max_rows;
+  j["max_record_bytes"] = max_bytes;
+  j["mean_rows"] = agents.empty() ? 0.0 : double(total_rows) / agents.size();
+  j["mean_record_bytes"] = agents.empty() ? 0.0 : double(total_bytes) / agents.size();
+  j["inconsistencies"] = inconsistencies;
+  j["reconnects"] = reconnects;
+  const std::string line = j.dump() + "\n";
+  if (write(out_fd, line.data(), line.size()) < 0) return 1;
+  for (auto& a : agents) a->client->Stop();
+  return 0;
+}
+
+// ---- the controller's side -------------------------------------------------------------------
+
+// Acks seen by the controller and batches it published, for waiting on "all affected hosts
+// acked".
+class Tracker {
+ public:
+  void OnPublished(int64_t rev, const std::map<std::string, uint64_t>& published) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [h, r] : published) {
+      uint64_t& want = want_[h];
+      want = std::max(want, r);
+    }
+    batches_[rev] = published;
+    last_published_rev_ = std::max(last_published_rev_, rev);
+    published_at_[rev] = Clock::now();
+    cv_.notify_all();
+  }
+  void OnAck(const std::string& host, uint64_t rev) {
+    std::lock_guard<std::mutex> l(mu_);
+    acked_[host] = std::max(acked_[host], rev);
+    last_ack_ = Clock::now();
+    cv_.notify_all();
+  }
+  // Waits until a batch covering store revision >= rev was published; returns its hosts.
+  bool WaitPublished(int64_t rev, std::chrono::seconds timeout, std::map<std::string, uint64_t>* hosts,
+                     Clock::time_point* at) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, timeout, [&] { return last_published_rev_ >= rev; })) return false;
+    hosts->clear();
+    for (auto it = batches_.lower_bound(rev); it != batches_.end(); ++it) {
+      for (const auto& [h, r] : it->second) (*hosts)[h] = std::max((*hosts)[h], r);
+    }
+    *at = published_at_.lower_bound(rev)->second;
+    return true;
+  }
+  // Waits until every host acked at least what it was last published; returns the last ack time.
+  bool WaitAllAcked(const std::map<std::string, uint64_t>& want, std::chrono::seconds timeout, Clock::time_point* last) {
+    std::unique_lock<std::mutex> l(mu_);
+    const bool ok = cv_.wait_for(l, timeout, [&] {
+      for (const auto& [h, r] : want) {
+        auto it = acked_.find(h);
+        if (it == acked_.end() || it->second < r) return false;
+      }
+      return true;
+    });
+    *last = last_ack_;
+    return ok;
+  }
+  std::map<std::string, uint64_t> Wanted() {
+    std::lock_guard<std::mutex> l(mu_);
+    return want_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, uint64_t> want_, acked_;
+  std::map<int64_t, std::map<std::string, uint64_t>> batches_;
+  std::map<int64_t, Clock::time_point> published_at_;
+  int64_t last_published_rev_ = 0;
+  Clock::time_point last_ack_;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+int Run(int argc, char** argv) {
+  Options o;
+  if (!ParseArgs(argc, argv, &o)) return 2;
+  GeneratorOptions g;
+  g.hosts = o.hosts;
+  g.ports = o.ports;
+  g.rules = o.rules;
+  g.tenants = o.tenants;
+  g.seed = o.seed;
+  const auto t_gen = Clock::now();
+  controller::NbSpec spec = GenerateNbSpec(g);
+  auto docs = controller::ParseNbDocuments(NbSpecToYaml(spec), "generated.yaml");
+  if (!docs.ok()) {
+    std::fprintf(stderr, "generated spec does not parse: %s\n", docs.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<std::string> hosts;
+  std::map<std::string, std::string> objects;  // store key -> canonical JSON
+  std::vector<std::string> firewalls;          // keys of Firewall objects
+  for (const auto& d : *docs) {
+    const std::string key = controller::NbObjectKey({d.kind, d.tenant, d.name});
+    objects[key] = d.json;
+    if (d.kind == "Host") hosts.push_back(d.name);
+    if (d.kind == "Firewall") firewalls.push_back(key);
+  }
+  const double gen_ms = Ms(t_gen, Clock::now());
+  std::fprintf(stderr, "generated %zu objects (%d hosts, %d ports, %d rules) in %.0f ms\n", objects.size(), o.hosts,
+               o.ports, o.rules, gen_ms);
+
+  char tmpl[] = "/tmp/rampart-controller-bench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  const std::string dir = tmpl;
+  const std::string target = "unix:" + dir + "/controller.sock";
+
+  // The agents' process, before anything starts gRPC here.
+  int stop_pipe[2], out_pipe[2];
+  if (pipe(stop_pipe) != 0 || pipe(out_pipe) != 0) return 1;
+  const pid_t child = fork();
+  if (child == 0) {
+    close(stop_pipe[1]);
+    close(out_pipe[0]);
+    // Give the controller a moment to bind; the clients retry anyway.
+    while (!std::filesystem::exists(dir + "/controller.sock")) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    _exit(RunAgents(target, hosts, stop_pipe[0], out_pipe[1]));
+  }
+  close(stop_pipe[0]);
+  close(out_pipe[1]);
+  auto finish_child = [&]() -> nlohmann::json {
+    close(stop_pipe[1]);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(out_pipe[0], buf, sizeof(buf))) > 0) text.append(buf, n);
+    int status = 0;
+    waitpid(child, &status, 0);
+    std::filesystem::remove_all(dir);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j;
+  };
+
+  malloc_trim(0);
+  const size_t rss_before = RssOf("/proc/self/status");
+  Tracker tracker;
+  auto store = store::OpenStore("mem:");
+  if (!store.ok()) return 1;
+  controller::ControllerOptions co;
+  co.agents = {target};
+  co.id = "bench";
+  co.log = [](const std::string&) {};
+  co.on_published = [&](int64_t rev, const std::map<std::string, uint64_t>& p) { tracker.OnPublished(rev, p); };
+  co.on_ack = [&](const std::string& h, uint64_t r) { tracker.OnAck(h, r); };
+  auto ctl = controller::Controller::Start(store->get(), co);
+  if (!ctl.ok()) {
+    std::fprintf(stderr, "controller: %s\n", ctl.status().ToString().c_str());
+    finish_child();
+    return 1;
+  }
+  const auto timeout = std::chrono::seconds(o.timeout_s);
+
+  // Every agent connected and holding its (empty) share first.
+  const auto t_conn = Clock::now();
+  bool connected = false;
+  while (Clock::now() - t_conn < timeout) {
+    auto st = (*ctl)->Status();
+    size_t acked = 0;
+    for (const auto& h : st.hosts) acked += h.acked == h.revision && h.connected > 0;
+    if (acked >= hosts.size()) {
+      connected = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double connect_ms = Ms(t_conn, Clock::now());
+  if (!connected) {
+    std::fprintf(stderr, "agents did not all connect within %d s\n", o.timeout_s);
+    finish_child();
+    return 1;
+  }
+  std::fprintf(stderr, "%zu agents connected in %.0f ms\n", hosts.size(), connect_ms);
+
+  // Full convergence.
+  store::Txn all;
+  for (const auto& [k, v] : objects) all.ops.push_back(store::Op::Put(k, v));
+  const auto t0 = Clock::now();
+  auto res = (*store)->Commit(all);
+  if (!res.ok() || !res->succeeded) {
+    std::fprintf(stderr, "commit failed\n");
+    finish_child();
+    return 1;
+  }
+  const auto t_commit = Clock::now();
+  std::map<std::string, uint64_t> published;
+  Clock::time_point t_pub, t_last_ack;
+  if (!tracker.WaitPublished(res->revision, timeout, &published, &t_pub) ||
+      !tracker.WaitAllAcked(tracker.Wanted(), timeout, &t_last_ack)) {
+    std::fprintf(stderr, "full convergence did not finish within %d s\n", o.timeout_s);
+    finish_child();
+    return 1;
+  }
+  const double full_commit_ms = Ms(t0, t_commit);
+  const double full_publish_ms = Ms(t_commit, t_pub);
+  const double full_ack_ms = Ms(t_commit, t_last_ack);
+  std::fprintf(stderr, "full convergence: commit %.0f ms, published %.0f ms, last ack %.0f ms after commit (%zu hosts)\n",
+               full_commit_ms, full_publish_ms, full_ack_ms, published.size());
+  malloc_trim(0);
+  const size_t rss_after = RssOf("/proc/self/status");
+
+  // Single-rule changes.
+  std::vector<double> lat, pub_lat;
+  double phase_sum[4] = {0, 0, 0, 0};
+  std::vector<size_t> affected;
+  int next_id = 1000000;
+  for (int k = 0; k < o.changes && !firewalls.empty(); ++k) {
+    const std::string& key = firewalls[(k * 7919) % firewalls.size()];
+    auto j = nlohmann::json::parse(objects[key]);
+    auto& rules = j["rules"];
+    if (!rules.is_array() || rules.empty()) continue;
+    nlohmann::json r = rules[0];
+    r["id"] = next_id++;
+    r["protocol"] = "tcp";
+    r["destination_ports"] = nlohmann::json::array({10000 + k});
+    rules.push_back(r);
+    objects[key] = j.dump();
+    const auto c0 = Clock::now();
+    auto put = (*store)->Put(key, objects[key]);
+    if (!put.ok()) {
+      std::fprintf(stderr, "put %s: %s\n", key.c_str(), put.status().ToString().c_str());
+      break;
+    }
+    std::map<std::string, uint64_t> hosts_changed;
+    Clock::time_point p_at, a_at;
+    if (!tracker.WaitPublished(*put, timeout, &hosts_changed, &p_at) ||
+        !tracker.WaitAllAcked(hosts_changed, timeout, &a_at)) {
+      std::fprintf(stderr, "change %d did not converge within %d s\n", k, o.timeout_s);
+      break;
+    }
+    affected.push_back(hosts_changed.size());
+    {
+      controller::ControllerStatus s = (*ctl)->Status();
+      phase_sum[0] += s.last_rows_ms;
+      phase_sum[1] += s.last_logical_ms;
+      phase_sum[2] += s.last_physical_ms;
+      phase_sum[3] += s.last_publish_ms;
+    }
+    pub_lat.push_back(Ms(c0, p_at));
+    lat.push_back(hosts_changed.empty() ? Ms(c0, p_at) : Ms(c0, std::max(a_at, p_at)));
+  }
+  controller::ControllerStatus cst = (*ctl)->Status();
+  (*ctl)->Stop();
+  nlohmann::json agents = finish_child();
+
+  double mean_affected = 0;
+  for (size_t a : affected) mean_affected += a;
+  if (!affected.empty()) mean_affected /= affected.size();
+  nlohmann::json out = {
+      {"hosts", o.hosts},
+      {"ports", o.ports},
+      {"rules", o.rules},
+      {"tenants", o.tenants},
+      {"objects", objects.size()},
+      {"agents_connect_ms", connect_ms},
+      {"full", {{"commit_ms", full_commit_ms}, {"published_ms", full_publish_ms}, {"last_ack_ms", full_ack_ms},
+                {"hosts_published", published.size()}}},
+      {"single_rule",
+       {{"changes", lat.size()},
+        {"mean_hosts_affected", mean_affected},
+        {"publish_p50_ms", Percentile(pub_lat, 0.5)},
+        {"ack_p50_ms", Percentile(lat, 0.5)},
+        {"ack_p99_ms", Percentile(lat, 0.99)},
+        {"ack_max_ms", lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end())},
+        {"mean_rows_ms", lat.empty() ? 0.0 : phase_sum[0] / lat.size()},
+        {"mean_logical_ms", lat.empty() ? 0.0 : phase_sum[1] / lat.size()},
+        {"mean_physical_ms", lat.empty() ? 0.0 : phase_sum[2] / lat.size()},
+        {"mean_publish_ms", lat.empty() ? 0.0 : phase_sum[3] / lat.size()}}},
+      {"controller_rss_bytes", rss_after},
+      {"controller_rss_growth_bytes", rss_after > rss_before ? rss_after - rss_before : 0},
+      {"stream", {{"snapshots_sent", cst.stream.snapshots_sent}, {"deltas_sent", cst.stream.deltas_sent},
+                  {"acks", cst.stream.acks}}},
+      {"agents", agents},
+  };
+  if (o.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("controller bench: %d hosts, %d ports, %d rules, %zu objects\n", o.hosts, o.ports, o.rules, objects.size());
+    std::printf("  agents connected          %8.0f ms\n", connect_ms);
+    std::printf("  full convergence          commit %.0f ms; published %.0f ms and last agent ack %.0f ms after commit\n",
+                full_commit_ms, full_publish_ms, full_ack_ms);
+    std::printf("  single rule (%zu changes, %.1f hosts each)  commit->last ack p50 %.1f ms  p99 %.1f ms  max %.1f ms"
+                " (commit->published p50 %.1f ms)\n",
+                lat.size(), mean_affected, Percentile(lat, 0.5), Percentile(lat, 0.99),
+                lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()), Percentile(pub_lat, 0.5));
+    if (!lat.empty()) {
+      std::printf("  controller per change     rows %.1f ms, logical %.1f ms, physical %.1f ms, publish %.1f ms (means)\n",
+                  phase_sum[0] / lat.size(), phase_sum[1] / lat.size(), phase_sum[2] / lat.size(), phase_sum[3] / lat.size());
+    }
+    std::printf("  controller RSS            %8.1f MiB (growth %.1f MiB)\n", rss_after / 1048576.0,
+                (rss_after > rss_before ? rss_after - rss_before : 0) / 1048576.0);
+    if (agents.contains("rss_bytes")) {
+      std::printf("  agents process RSS        %8.1f MiB for %d agents (%.0f KiB each)\n",
+                  agents["rss_bytes"].get<double>() / 1048576.0, agents["agents"].get<int>(),
+                  agents["rss_bytes"].get<double>() / 1024.0 / std::max(1, agents["agents"].get<int>()));
+      std::printf("  agent records             largest %zu rows (%.1f KiB); mean %.0f rows (%.1f KiB); inconsistencies %llu\n",
+                  agents["max_rows"].get<size_t>(), agents["max_record_bytes"].get<double>() / 1024.0,
+                  agents["mean_rows"].get<double>(), agents["mean_record_bytes"].get<double>() / 1024.0,
+                  static_cast<unsigned long long>(agents["inconsistencies"].get<uint64_t>()));
+    }
+  }
+  return 0;
+}
+
+Registrar reg({"controller", "controller + N simulated agents: full convergence, rule-apply -> last ack, memory", Run});
+
+}  // namespace
+}  // namespace rampart::bench
