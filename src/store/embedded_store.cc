@@ -146,6 +146,7 @@ struct LeaseState {
 
 struct HistoryEntry {
   int64_t revision = 0;
+  size_t bytes = 0;  // keys and values
   std::vector<WatchEvent> events;
 };
 
@@ -213,6 +214,7 @@ class EmbeddedStoreImpl final : public EmbeddedStore {
   std::atomic<int64_t> revision_{0};
   std::deque<HistoryEntry> history_;  // revisions history_floor_+1 .. revision_, contiguous
   size_t history_events_ = 0;
+  size_t history_bytes_ = 0;
   int64_t history_floor_ = 0;
   std::vector<std::shared_ptr<Watcher>> watchers_;
   std::condition_variable_any dispatch_cv_;
@@ -509,10 +511,14 @@ void EmbeddedStoreImpl::Apply(const Record& r) {
   for (int64_t id : r.revoked_leases) leases_.erase(id);
   if (r.ops.empty()) return;
   revision_ = r.revision;
+  size_t bytes = 0;
+  for (const WatchEvent& ev : events) bytes += ev.kv.key.size() + ev.kv.value.size();
   history_events_ += events.size();
-  history_.push_back({r.revision, std::move(events)});
-  while (history_events_ > opts_.history_events && history_.size() > 1) {
+  history_bytes_ += bytes;
+  history_.push_back({r.revision, bytes, std::move(events)});
+  while ((history_events_ > opts_.history_events || history_bytes_ > opts_.history_bytes) && history_.size() > 1) {
     history_events_ -= history_.front().events.size();
+    history_bytes_ -= history_.front().bytes;
     history_floor_ = history_.front().revision;
     history_.pop_front();
   }

@@ -22,6 +22,7 @@ struct EmbeddedOptions {
   std::string dir;                               // empty: in memory only ("mem:")
   uint64_t snapshot_log_bytes = 64ull << 20;     // snapshot when the log grows past this
   size_t history_events = 100000;                // watch history kept for watches from the past
+  size_t history_bytes = 64u << 20;              // ... and at most this many key+value bytes
   bool sync = true;                              // fdatasync every commit (off: benchmarks only)
 };
 

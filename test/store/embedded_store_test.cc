@@ -371,6 +371,15 @@ TEST(EmbeddedWatch, WatchOlderThanTheHistoryIsCompacted) {
   EXPECT_TRUE(s->Watch("k", 25, {}).ok());
 }
 
+TEST(EmbeddedWatch, HistoryIsAlsoBoundedByBytes) {
+  EmbeddedOptions o;
+  o.history_bytes = 10000;
+  auto s = OpenOrDie(o);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(s->Put("k", std::string(1000, 'x')).ok());
+  EXPECT_FALSE(s->Watch("k", 15, {}).ok()) << "about 10 revisions of 1 kB fit";
+  EXPECT_TRUE(s->Watch("k", 25, {}).ok());
+}
+
 TEST(EmbeddedWatch, ClosingTheStoreEndsWatchesWithAnError) {
   auto s = OpenOrDie({});
   std::atomic<int> errors{0};
