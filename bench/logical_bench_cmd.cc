@@ -13,6 +13,11 @@
 //                  .add-port.json), and the hosts as Southbound Chassis rows (.sb-chassis.json),
 //                  for bench/northd/run.sh.
 //   --yaml-out F   the spec as YAML (rampartctl compile --spec F reads it).
+//   --direct       instead of LogicalStage, the same program on nlog::Engine directly with
+//                  SetSpec's three steps timed apart: SpecToRows, DiffRows, Engine::Apply (the
+//                  engine's own incremental cost). With --no-upcp the rules deriving PFlow (the
+//                  per-host physical flows, which in OVN each chassis' ovn-controller computes,
+//                  not northd) are left out: the central work that northd's job corresponds to.
 #include <malloc.h>
 
 #include <algorithm>
@@ -60,6 +65,7 @@ struct Args {
   int reps = 7;
   bool json = false;
   bool skip_incremental = false;
+  bool direct = false, no_upcp = false;
   std::string ovn_out, yaml_out;
 };
 
@@ -68,6 +74,7 @@ int Usage(const char* msg) {
   std::fprintf(stderr,
                "usage: rampart-bench logical [--hosts N] [--ports N] [--tenants N] [--rules N] [--seed N]\n"
                "         [--reps N] [--no-incremental] [--json] [--ovn-out FILE.json] [--yaml-out FILE.yaml]\n"
+               "         [--direct [--no-upcp]]\n"
                "defaults: --hosts 1000 --ports 10000 --tenants 100 --rules 50000 --seed 1 --reps 7\n");
   return 2;
 }
@@ -106,6 +113,105 @@ struct ChangeResult {
   size_t delta_rows = 0;  // output rows changed by the first repetition
 };
 
+// The logical program without the rules that derive PFlow (the table stays, empty).
+std::string ProgramWithoutUpcp() {
+  std::string out;
+  const std::string& text = controller::LogicalProgramText();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos + 1);
+    if (line.rfind("PFlow(", 0) != 0) out += line;
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  return out;
+}
+
+int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
+  auto prog = a.no_upcp ? nlog::Program::Compile(ProgramWithoutUpcp(), "logical-no-upcp.nlog")
+                        : controller::CompileLogicalProgram();
+  if (!prog.ok()) {
+    std::fprintf(stderr, "rampart-bench logical: %s\n", std::string(prog.status().message()).c_str());
+    return 1;
+  }
+  auto engine = std::make_unique<nlog::Engine>(*std::move(prog));
+  malloc_trim(0);
+  size_t rss0 = ProcStatus("VmRSS");
+  double c0 = ProcessCpuSeconds();
+  auto t0 = Clock::now();
+  std::vector<controller::InputRow> rows = controller::SpecToRows(spec);
+  nlog::Transaction tx = controller::DiffRows({}, rows);
+  auto t1 = Clock::now();
+  auto d = engine->Apply(tx);
+  auto t2 = Clock::now();
+  double cpu = ProcessCpuSeconds() - c0;
+  if (!d.ok()) {
+    std::fprintf(stderr, "rampart-bench logical: Apply: %s\n", std::string(d.status().message()).c_str());
+    return 1;
+  }
+  size_t out_rows = DeltaRows(*d);
+  d = nlog::Delta{};
+  tx = nlog::Transaction{};
+  malloc_trim(0);
+  size_t rss1 = ProcStatus("VmRSS");
+  nlohmann::json out;
+  out["params"] = {{"hosts", a.gen.hosts}, {"ports", a.gen.ports}, {"tenants", a.gen.tenants},
+                   {"rules", a.gen.rules}, {"seed", a.gen.seed}, {"reps", a.reps}};
+  out["mode"] = a.no_upcp ? "direct, program without PFlow (UPCP)" : "direct, full program";
+  out["full"] = {{"wall_s", Seconds(t0, t2)}, {"rows_and_diff_s", Seconds(t0, t1)}, {"apply_s", Seconds(t1, t2)},
+                 {"cpu_s", cpu}, {"output_rows", out_rows}, {"rss_growth_bytes", rss1 - std::min(rss0, rss1)},
+                 {"bytes_per_rule", nrules ? static_cast<double>(rss1 - std::min(rss0, rss1)) / nrules : 0.0},
+                 {"engine_memory_bytes", engine->MemoryBytes()}};
+  if (!a.skip_incremental) {
+    const std::pair<const char*, NbSpec (*)(const NbSpec&, int)> kinds[] = {
+        {"add_rule", &AddOneRule}, {"move_port", &MoveOnePort}, {"add_port", &AddOnePort}};
+    for (const auto& [name, fn] : kinds) {
+      std::vector<double> to_rows, diff, apply, revert;
+      size_t changed_rows = 0;
+      for (int i = 0; i < a.reps; ++i) {
+        NbSpec changed = fn(spec, i);
+        auto p0 = Clock::now();
+        auto crow = controller::SpecToRows(changed);
+        auto p1 = Clock::now();
+        nlog::Transaction ctx = controller::DiffRows(rows, crow);
+        auto p2 = Clock::now();
+        auto cd = engine->Apply(ctx);
+        auto p3 = Clock::now();
+        if (!cd.ok()) return 1;
+        if (i == 0) changed_rows = DeltaRows(*cd);
+        nlog::Transaction back = controller::DiffRows(crow, rows);
+        auto p4 = Clock::now();
+        if (!engine->Apply(back).ok()) return 1;
+        revert.push_back(Seconds(p4, Clock::now()) * 1e3);
+        to_rows.push_back(Seconds(p0, p1) * 1e3);
+        diff.push_back(Seconds(p1, p2) * 1e3);
+        apply.push_back(Seconds(p2, p3) * 1e3);
+      }
+      out["incremental"][name] = {{"spec_to_rows_median_ms", Median(to_rows)}, {"diff_median_ms", Median(diff)},
+                                  {"apply_median_ms", Median(apply)}, {"apply_revert_median_ms", Median(revert)},
+                                  {"output_rows_changed", changed_rows}};
+    }
+  }
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("logical stage (%s): %zu rules\n", out["mode"].get<std::string>().c_str(), nrules);
+  std::printf("  full compute      %8.3f s wall (rows+diff %.3f s, apply %.3f s), %.3f s cpu, %zu output rows\n",
+              Seconds(t0, t2), Seconds(t0, t1), Seconds(t1, t2), cpu, out_rows);
+  std::printf("  memory            RSS +%.1f MiB (%.0f B/rule)\n", (rss1 - std::min(rss0, rss1)) / 1048576.0,
+              out["full"]["bytes_per_rule"].get<double>());
+  if (!a.skip_incremental)
+    for (const char* k : {"add_rule", "move_port", "add_port"}) {
+      const auto& r = out["incremental"][k];
+      std::printf("  %-16s  apply median %8.3f ms (SpecToRows %.3f ms, DiffRows %.3f ms), %zu output rows\n", k,
+                  r["apply_median_ms"].get<double>(), r["spec_to_rows_median_ms"].get<double>(),
+                  r["diff_median_ms"].get<double>(), r["output_rows_changed"].get<size_t>());
+    }
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -121,6 +227,8 @@ int Run(int argc, char** argv) {
     long long n = 0;
     if (k == "--json") a.json = true;
     else if (k == "--no-incremental") a.skip_incremental = true;
+    else if (k == "--direct") a.direct = true;
+    else if (k == "--no-upcp") a.no_upcp = true;
     else if (k == "--hosts") { if (!num(2, n)) return Usage("--hosts needs a number >= 2"); a.gen.hosts = static_cast<int>(n); }
     else if (k == "--ports") { if (!num(1, n)) return Usage("--ports needs a number >= 1"); a.gen.ports = static_cast<int>(n); }
     else if (k == "--tenants") { if (!num(1, n)) return Usage("--tenants needs a number >= 1"); a.gen.tenants = static_cast<int>(n); }
@@ -160,6 +268,8 @@ int Run(int argc, char** argv) {
     }
   }
   malloc_trim(0);
+  if (a.no_upcp && !a.direct) return Usage("--no-upcp needs --direct");
+  if (a.direct) return RunDirect(a, spec, nrules);
 
   // Full compute from an empty stage.
   auto stage_or = controller::LogicalStage::Create();
