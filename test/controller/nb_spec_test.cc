@@ -149,5 +149,96 @@ TEST(NbSpec, EmptyInputIsAnError) {
   EXPECT_EQ(std::string(s.status().message()), "e.yaml: no documents");
 }
 
+
+TEST(NbSpec, DashesInsideABlockScalarDoNotSplitDocuments) {
+  std::string port = "---\nkind: Port\ntenant: A\nswitch: ls1\nname: vm2\nmac: \"02:00:00:00:01:02\"\nlabels:\n"
+                     "  note: |\n    first\n    ---\n    second\n  role: web\n";
+  auto s = ParseNbSpec(std::string(kBase) + port, "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->ports.size(), 2u);
+  EXPECT_EQ(s->ports[1].labels.at("note"), "first\n---\nsecond\n");
+  EXPECT_EQ(s->ports[1].labels.at("role"), "web");
+  // A "---" at column 0 after a block scalar still separates documents.
+  auto d = ParseNbDocuments("kind: Tenant\nname: A\n---\nkind: Tenant\nname: B\n", "t.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 2u);
+  d = ParseNbDocuments(std::string(kBase) + port + "---\nkind: Tenant\nname: Z\n", "t.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 8u);
+  EXPECT_EQ(d->back().name, "Z");
+  EXPECT_EQ(d->back().source.index, 8);
+}
+
+TEST(NbSpec, DocumentsAloneHaveIdentityCanonicalJsonAndSource) {
+  auto d = ParseNbDocuments(kBase, "t.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 6u);
+  EXPECT_EQ((*d)[0].kind, "Tenant");
+  EXPECT_EQ((*d)[0].tenant, "");
+  EXPECT_EQ((*d)[0].json, R"({"kind":"Tenant","name":"A"})");
+  EXPECT_EQ((*d)[5].kind, "Port");
+  EXPECT_EQ((*d)[5].tenant, "A");
+  EXPECT_EQ((*d)[5].source.index, 6);
+  EXPECT_EQ((*d)[5].source.first_line, 23);  // the "---" line before it (0-based)
+  EXPECT_EQ((*d)[5].json,
+            R"({"host":"h1","ips":["198.18.1.11"],"kind":"Port","mac":"02:00:00:00:01:01","name":"vm1","switch":"ls1","tenant":"A"})");
+  // The same content written differently (flow style, comments, key order) is the same JSON;
+  // quoted digits stay strings, plain integers become numbers; `revision` is taken out.
+  auto a = ParseNbDocuments("kind: AddressGroup\ntenant: A\nname: \"007\"\nports: [p1]  # c\n", "a.yaml");
+  auto b = ParseNbDocuments("{ports: [p1], name: '007', kind: AddressGroup, tenant: A, revision: 12}\n", "b.yaml");
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  EXPECT_EQ((*a)[0].json, (*b)[0].json);
+  EXPECT_EQ((*a)[0].json, R"({"kind":"AddressGroup","name":"007","ports":["p1"],"tenant":"A"})");
+  EXPECT_EQ((*a)[0].revision, -1);
+  EXPECT_EQ((*b)[0].revision, 12);
+  auto f = ParseNbDocuments("kind: Firewall\ntenant: A\nname: f\nplacement: {attached_to_router: r}\n"
+                            "rules:\n  - {id: 10, destination_ports: [80], action: allow}\n", "f.yaml");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_NE((*f)[0].json.find(R"("id":10)"), std::string::npos) << (*f)[0].json;
+  // The canonical JSON parses back to the same JSON.
+  for (const auto& doc : *d) {
+    auto again = ParseNbDocuments(doc.json, "j.json");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ((*again)[0].json, doc.json);
+  }
+}
+
+TEST(NbSpec, DocumentsAloneSkipReferencesWhichTheMergedSetChecks) {
+  std::string port = "kind: Port\ntenant: A\nswitch: ls9\nname: vm9\nmac: \"02:00:00:00:09:09\"\n";
+  auto d = ParseNbDocuments(port, "p.yaml");
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto base = ParseNbDocuments(kBase, "t.yaml");
+  ASSERT_TRUE(base.ok());
+  std::vector<NbSource> merged;
+  for (const auto& b : *base) merged.push_back(NbSource{b.json, "/stored/" + b.name, 0, 0});
+  merged.push_back((*d)[0].source);
+  auto s = ParseNbSources(merged);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "p.yaml:3: document 1 (Port vm9): switch: unknown LogicalSwitch 'ls9' in tenant 'A'");
+  // Errors about a source without an index name only its file (a store key).
+  merged.back() = NbSource{R"({"kind":"Port","tenant":"A","switch":"ls9","name":"vm9","mac":"02:00:00:00:09:09"})", "/k/vm9", 0, 0};
+  s = ParseNbSources(merged);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "/k/vm9 (Port vm9): switch: unknown LogicalSwitch 'ls9' in tenant 'A'");
+  merged.pop_back();
+  EXPECT_TRUE(ParseNbSources(merged).ok());
+  EXPECT_TRUE(ParseNbSources({}).ok());  // no objects at all is a valid (empty) spec
+}
+
+TEST(NbSpec, EveryBadDocumentIsReportedAndRevisionIsChecked) {
+  std::vector<std::string> errors;
+  auto d = ParseNbDocuments("kind: Tenant\nname: ok\n---\nkind: Tenant\nname: 'a b'\n---\nkind: Host\nname: h\nunderlay: x\n"
+                            "---\nkind: Tenant\nname: C\nrevision: -3\n",
+                            "e.yaml", &errors);
+  ASSERT_FALSE(d.ok());
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "e.yaml:5: document 2 (Tenant a b): name: name 'a b' may contain only letters, digits, '-', '_' and '.'");
+  EXPECT_EQ(errors[1], "e.yaml:9: document 3 (Host h): underlay: 'x' is not an IPv4 or IPv6 address");
+  EXPECT_EQ(errors[2], "e.yaml:13: document 4: revision: expected the object's revision (a number >= 0), got '-3'");
+  EXPECT_EQ(d.status().message(), errors[0]);
+  // ParseNbSpec (rampartctl compile) accepts and ignores a revision, so `get -o yaml` output compiles.
+  EXPECT_TRUE(ParseNbSpec(std::string(kBase) + "revision: 7\n", "t.yaml").ok());
+}
+
 }  // namespace
 }  // namespace rampart::controller
