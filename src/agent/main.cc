@@ -85,7 +85,7 @@ int RunRecordsFile(const rampart::agent::RecordsAgentOptions& o, const std::stri
   std::optional<rampart::records::RecordSet> applied;
   std::string last_error;
   while (!g_stop) {
-    auto rs = rampart::agent::LoadRecordsFile(file);
+    auto rs = rampart::agent::LoadRecordsFile(file, o.host);
     std::string err;
     if (!rs.ok()) {
       err = Msg(rs.status());

@@ -48,18 +48,28 @@ absl::StatusOr<records::RecordSet> FromArray(const json& a, uint64_t revision, c
   }
   records::RecordSet rs;
   rs.Apply(d);
+  if (rs.inconsistencies()) return absl::InvalidArgumentError(absl::StrCat(file, ": ", rs.inconsistencies(), " duplicate row(s)"));
   return rs;
 }
 
 }  // namespace
 
-absl::StatusOr<records::RecordSet> ParseRecords(std::string_view text, std::string_view file_sv) {
+absl::StatusOr<records::RecordSet> ParseRecords(std::string_view text, std::string_view file_sv, std::string_view host) {
   std::string file = S(file_sv);
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && (text[first] == '[' || text[first] == '{')) {
     json j = json::parse(text.begin(), text.end(), nullptr, false);
     if (text[first] == '[' && j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(file, ": not valid JSON"));
     if (j.is_array()) return FromArray(j, 0, file);
+    if (j.is_object() && j.contains("hosts")) {
+      if (!j["hosts"].is_array()) return absl::InvalidArgumentError(absl::StrCat(file, ": field 'hosts' must be an array"));
+      for (const auto& h : j["hosts"]) {
+        if (h.is_object() && h.value("host", "") == host && h.contains("records") && h["records"].is_array()) {
+          return FromArray(h["records"], 0, file);
+        }
+      }
+      return absl::NotFoundError(absl::StrCat(file, ": no records for host '", S(host), "' (hosts[].host)"));
+    }
     if (j.is_object() && j.contains("records")) {
       if (!j["records"].is_array()) return absl::InvalidArgumentError(absl::StrCat(file, ": field 'records' must be an array"));
       uint64_t rev = 0;
@@ -95,12 +105,12 @@ absl::StatusOr<records::RecordSet> ParseRecords(std::string_view text, std::stri
   return rs;
 }
 
-absl::StatusOr<records::RecordSet> LoadRecordsFile(const std::string& path) {
+absl::StatusOr<records::RecordSet> LoadRecordsFile(const std::string& path, std::string_view host) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
-  return ParseRecords(ss.str(), path);
+  return ParseRecords(ss.str(), path, host);
 }
 
 std::string RecordsToJson(const records::RecordSet& rs) {

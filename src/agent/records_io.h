@@ -4,7 +4,9 @@
 //
 // Records file: JSON lines, one row per line: {"table": "Flow", "values": ["A", "ls1", ...]}
 // (blank lines and lines starting with '#' are skipped); or one JSON array of such objects;
-// or an object {"records": [...]} (optionally with "revision").
+// or an object {"records": [...]} (optionally with "revision"); or the output of
+// `rampartctl compile --records -o json` ({"hosts": [{"host": H, "records": [...]}, ...]}), of
+// which the rows of `host` are taken.
 //
 // Thread-safety: plain functions.
 #ifndef RAMPART_AGENT_RECORDS_IO_H_
@@ -19,8 +21,8 @@
 namespace rampart::agent {
 
 // Errors name the file, the line (JSON lines) or the row index, and the reason.
-absl::StatusOr<records::RecordSet> ParseRecords(std::string_view text, std::string_view file);
-absl::StatusOr<records::RecordSet> LoadRecordsFile(const std::string& path);
+absl::StatusOr<records::RecordSet> ParseRecords(std::string_view text, std::string_view file, std::string_view host = "");
+absl::StatusOr<records::RecordSet> LoadRecordsFile(const std::string& path, std::string_view host = "");
 
 // {"revision": N, "records": [...]} — written to PATH.tmp, fsynced, renamed over PATH.
 std::string RecordsToJson(const records::RecordSet& rs);

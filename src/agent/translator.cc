@@ -414,6 +414,14 @@ class Translator {
       if (s.tenant != c.tenant || s.inst != parts[1] || s.side != parts[2]) continue;
       if (!pick || s.direction == want_dir) pick = &s;
     }
+    if (!pick && parts[2] != "attach" && parts[2] != "switch" && parts[2] != "router" &&
+        !idx_.vms.count({c.tenant, std::string(parts[2])})) {
+      // A vNIC slice of a VM on another host: that host judges the frame (its ls_out_vnic after
+      // the tunnel); here the frame just continues.
+      out->apply.clear();
+      out->goto_table = NextTable(c);
+      return true;
+    }
     if (!pick) {
       Skip("steer to a slice this host has no Slice row for (dropped)", c.row);
       out->apply.clear();
