@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -23,6 +24,16 @@ namespace {
 
 using records::Record;
 using records::RecordSet;
+
+// Every examples/specs/*.yaml, by name without the extension.
+std::vector<std::string> ExampleNames() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(RAMPART_SOURCE_DIR) + "/examples/specs")) {
+    if (e.path().extension() == ".yaml") out.push_back(e.path().stem().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 NbSpec Example(const std::string& name) {
   auto spec = ParseNbSpecFile(std::string(RAMPART_SOURCE_DIR) + "/examples/specs/" + name + ".yaml");
@@ -171,7 +182,8 @@ void CheckAgainstFresh(const Pipeline& p, const NbSpec& spec, testing::FakeStore
 }
 
 TEST(PhysicalStage, ExampleSpecsMatchFreshAndSurviveRestart) {
-  for (const char* name : {"seed-attached", "seed-inline", "tenant-b-overlap"}) {
+  ASSERT_GE(ExampleNames().size(), 3u);
+  for (const std::string& name : ExampleNames()) {
     SCOPED_TRACE(name);
     NbSpec spec = Example(name);
     testing::FakeStore store;
@@ -303,6 +315,34 @@ TEST(PhysicalStage, RuleOnSomeVmsReachesOnlyTheirHosts) {
   EXPECT_EQ(delta.inserts[0].values[2], "777");
 }
 
+TEST(PhysicalStage, UnderlayChangeReachesThePeersOnly) {
+  NbSpec spec = Example("tenant-b-overlap");
+  Pipeline p;
+  ASSERT_TRUE(p.Set(spec).ok());
+  // Hosts holding a Host row for h1 before the change.
+  std::set<std::string> holders;
+  for (const auto& [h, rows] : p.Snapshots()) {
+    for (const Record& r : rows) {
+      if (r.table == "Host" && r.values[0] == "h1") holders.insert(h);
+    }
+  }
+  ASSERT_FALSE(holders.empty());
+  for (auto& h : spec.hosts) {
+    if (h.name == "h1") h.underlay = *Ip::Parse("198.19.255.77");
+  }
+  auto d = p.Set(spec);  // the logical stage's delta is empty: Host feeds no rule
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::set<std::string> reached;
+  for (const auto& [h, delta] : *d) {
+    reached.insert(h);
+    ASSERT_EQ(delta.deletes.size(), 1u);
+    ASSERT_EQ(delta.inserts.size(), 1u);
+    EXPECT_EQ(delta.inserts[0], (Record{"Host", {"h1", "198.19.255.77"}}));
+  }
+  EXPECT_EQ(reached, holders);
+  CheckAgainstFresh(p, spec, nullptr);
+}
+
 TEST(PhysicalStage, DefaultActionChangeKeepsTheInstanceId) {
   NbSpec spec = Example("seed-inline");
   Pipeline p;
@@ -342,11 +382,12 @@ class Editor {
     }
   }
   void MovePort(NbSpec& s) {
-    if (s.ports.empty()) return;
+    if (s.ports.empty() || s.hosts.empty()) return;
     auto& p = s.ports[Pick(s.ports.size())];
     p.host = Pick(5) == 0 ? "" : s.hosts[Pick(s.hosts.size())].name;
   }
   void AddPort(NbSpec& s) {
+    if (s.switches.empty() || s.hosts.empty()) return;
     const NbSwitch& sw = s.switches[Pick(s.switches.size())];
     NbPort p;
     p.tenant = sw.tenant;
@@ -448,9 +489,9 @@ class Editor {
 };
 
 TEST(PhysicalStage, RandomEditsEqualFreshComputation) {
-  for (const char* name : {"seed-attached", "seed-inline", "tenant-b-overlap"}) {
+  for (const std::string& name : ExampleNames()) {
     for (uint32_t seed = 1; seed <= 3; ++seed) {
-      SCOPED_TRACE(std::string(name) + " seed " + std::to_string(seed));
+      SCOPED_TRACE(name + " seed " + std::to_string(seed));
       NbSpec spec = Example(name);
       testing::FakeStore store;
       Pipeline p(&store);
