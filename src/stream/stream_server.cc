@@ -484,7 +484,9 @@ void StreamServer::Impl::PumpHostLocked(HostState& h, std::vector<std::pair<Sess
 // ---- publishing ------------------------------------------------------------------------------
 
 void StreamServer::Impl::TrimHistoryLocked(HostState& h) {
-  const size_t max_rows = std::max<size_t>(h.rows.rows().size(), 64);
+  // Deltas holding more rows than half the share cost more to keep (and to replay) than the
+  // snapshot that replaces them; a host's first big delta is usually such a case.
+  const size_t max_rows = std::max<size_t>(h.rows.rows().size() / 2, 64);
   while (!h.history.empty() && (h.history.size() > options_.history_deltas || h.history_rows > max_rows)) {
     const pb::Delta& d = h.history.front()->delta();
     h.history_rows -= static_cast<size_t>(d.deletes_size() + d.inserts_size());

@@ -46,8 +46,8 @@ struct StreamServerOptions {
   TlsFiles tls;
   // The high 32 bits of every revision this server assigns (>= 1).
   uint32_t epoch = 1;
-  // History bound per host: at most this many deltas, and at most as many rows in them as the
-  // host's current share has (beyond that a snapshot is no larger than the deltas).
+  // History bound per host: at most this many deltas, and at most half as many rows in them as
+  // the host's current share has (beyond that a snapshot is about as large as the deltas).
   size_t history_deltas = 1024;
   // Called for a registering host: empty = this server serves it; an address = answer Redirect
   // to that address (the owning controller's agent address).
