@@ -152,17 +152,15 @@ int Run(int argc, char** argv) {
   size_t hosts_with_records = per_host->size();
   size_t full_rows = Rows(*per_host);
   size_t max_host_rows = 0;
-  for (const auto& [h, delta] : *per_host) max_host_rows = std::max(max_host_rows, delta.inserts.size());
+  std::string busiest_host;
+  for (const auto& [h, delta] : *per_host) {
+    if (delta.inserts.size() > max_host_rows) max_host_rows = delta.inserts.size(), busiest_host = h;
+  }
   *per_host = {};
   d = nlog::Delta{};
   size_t rss2 = Rss();  // both stages' full state, no deltas
   // Snapshot of the busiest host (what a registering agent gets).
-  std::string busiest;
-  size_t busiest_rows = 0;
-  for (const auto& h : physical.Hosts()) {
-    size_t n = physical.Snapshot(h).rows().size();
-    if (n > busiest_rows) busiest_rows = n, busiest = h;
-  }
+  std::string busiest = busiest_host;
   double s0 = CpuMs();
   size_t snap_rows = physical.Snapshot(busiest).rows().size();
   double snapshot_ms = CpuMs() - s0;
