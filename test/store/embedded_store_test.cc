@@ -332,6 +332,32 @@ TEST(EmbeddedRecovery, DamagedNewestSnapshotFallsBackToTheOlderOne) {
   EXPECT_NE(s->recovery_report().find(snaps.back()), std::string::npos) << s->recovery_report();
 }
 
+TEST(EmbeddedRecovery, DamageInALogThatIsNotTheNewestIsRefused) {
+  TempDir dir;
+  EmbeddedOptions o;
+  o.dir = dir.path();
+  {
+    auto s = OpenOrDie(o);
+    ASSERT_TRUE(s->Put("a", "1").ok());
+    ASSERT_TRUE(s->SnapshotNow().ok());
+    ASSERT_TRUE(s->Put("b", "2").ok());
+    ASSERT_TRUE(s->Put("c", "3").ok());
+    ASSERT_TRUE(s->SnapshotNow().ok());
+    ASSERT_TRUE(s->Put("d", "4").ok());
+  }
+  // Recovery must fall back to the older snapshot and replay both logs; the older log lost its end.
+  auto snaps = Files(dir.path(), "snapshot");
+  auto logs = Files(dir.path(), "log");
+  ASSERT_EQ(snaps.size(), 2u);
+  ASSERT_EQ(logs.size(), 2u);
+  fs::resize_file(snaps.back(), 10);
+  fs::resize_file(logs.front(), fs::file_size(logs.front()) - 4);
+  auto s = EmbeddedStore::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find(logs.front()), std::string_view::npos) << s.status();
+  EXPECT_NE(s.status().message().find("not the newest"), std::string_view::npos) << s.status();
+}
+
 TEST(EmbeddedRecovery, SecondOpenOfADirectoryIsRefused) {
   TempDir dir;
   EmbeddedOptions o;
