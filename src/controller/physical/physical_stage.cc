@@ -51,6 +51,7 @@ bool IsRuleOnlyTable(const std::string& t) {
 enum Domain : int { kDp = 0, kPortKey, kTag, kInst, kEport, kDomains };
 constexpr const char* kDomainName[kDomains] = {"dp", "port", "tag", "inst", "eport"};
 constexpr int kScopeParts[kDomains] = {0, 2, 1, 1, 1};
+constexpr int kKeyParts[kDomains] = {2, 1, 4, 2, 2};  // (t, dp) | name | (t, inst, side, dir) | (t, inst) | (t, port)
 constexpr const char* kDomainWhat[kDomains] = {"datapath key", "logical port key", "slice tag",
                                                "engine instance id", "engine port id"};
 
@@ -85,7 +86,7 @@ std::string Escape(const std::string& s) {
       out.push_back(kHex[c & 15]);
     }
   }
-  if (out.empty()) out = "%";  // an empty part (distinguishable from no part)
+  if (out.empty()) out.push_back('%');  // an empty part (distinguishable from no part)
   return out;
 }
 std::optional<std::string> Unescape(const std::string& s) {
@@ -678,7 +679,10 @@ absl::Status PhysicalStage::Load() {
       dec.push_back(*u);
     }
     const size_t np = static_cast<size_t>(kScopeParts[domain]);
-    if (dec.size() <= np) return bad("too few path parts");
+    if (dec.size() != np + static_cast<size_t>(kKeyParts[domain])) {
+      return bad(absl::StrCat("expected ", np + kKeyParts[domain], " path parts after ", kDomainName[domain], "/, found ",
+                              dec.size()));
+    }
     std::string scope = Join(std::vector<std::string>(dec.begin(), dec.begin() + np), kSep);
     std::string key = Join(std::vector<std::string>(dec.begin() + np, dec.end()), kSep);
     uint32_t n = 0;

@@ -690,6 +690,12 @@ TEST(PhysicalStage, LoadRejectsMalformedKeys) {
   ASSERT_TRUE(store2.Put(std::string(kAllocPrefix) + "bogus/x", "1", 0).ok());
   PhysicalStage s2(&store2);
   EXPECT_FALSE(s2.Load().ok());
+  testing::FakeStore store3;
+  ASSERT_TRUE(store3.Put(std::string(kAllocPrefix) + "tag/h1/A/fw", "7", 0).ok());
+  PhysicalStage s3(&store3);
+  auto st3 = s3.Load();
+  ASSERT_FALSE(st3.ok());
+  EXPECT_NE(st3.message().find("path parts"), std::string::npos) << st3;
 }
 
 TEST(PhysicalStage, NamesWithSlashesRoundTripThroughTheStore) {
