@@ -76,10 +76,10 @@ echo "== OVN: ovsdb-server NB + SB, ovn-northd in $tmp" >&2
 ovsdb-tool create "$tmp/nb.db" "$schemas/ovn-nb.ovsschema"
 ovsdb-tool create "$tmp/sb.db" "$schemas/ovn-sb.ovsschema"
 for db in nb sb; do
-  ovsdb-server --detach --no-chdir --pidfile="$tmp/$db.pid" --log-file="$tmp/$db.log" \
+  ovsdb-server -vconsole:off --detach --no-chdir --pidfile="$tmp/$db.pid" --log-file="$tmp/$db.log" \
     --unixctl="$tmp/$db.ctl" --remote=punix:"$tmp/$db.sock" "$tmp/$db.db"
 done
-ovn-northd --detach --no-chdir --pidfile="$tmp/northd.pid" --log-file="$tmp/northd.log" \
+ovn-northd -vconsole:off --detach --no-chdir --pidfile="$tmp/northd.pid" --log-file="$tmp/northd.log" \
   --unixctl="$tmp/northd.ctl" --ovnnb-db=unix:"$tmp/nb.sock" --ovnsb-db=unix:"$tmp/sb.sock"
 nbctl() { ovn-nbctl --db=unix:"$tmp/nb.sock" --timeout=3600 "$@"; }
 nbctl init
@@ -107,9 +107,11 @@ for c in add-rule move-port add-port; do
   r=$(python3 "$here/ovsdb_tx.py" "$tmp/nb.sock" "$tmp/nb.$c.json" "$northd_pid" "$(cat "$tmp/nb.pid")" "$(cat "$tmp/sb.pid")")
   changes=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d[sys.argv[2]]=json.loads(sys.argv[3]); print(json.dumps(d))' "$changes" "$c" "$r")
 done
-if grep -q -E '\|(WARN|ERR|EMER)\|' "$tmp/northd.log"; then
+# Warnings about the input (bad matches, unknown chassis); slow poll loops are expected here.
+problems=$(grep -E '\|(WARN|ERR|EMER)\|' "$tmp/northd.log" | grep -v -E '\|(timeval|fatal_signal)\|' || true)
+if [ -n "$problems" ]; then
   echo "run.sh: ovn-northd logged warnings or errors (first 5):" >&2
-  grep -E '\|(WARN|ERR|EMER)\|' "$tmp/northd.log" | head -5 >&2
+  echo "$problems" | head -5 >&2
 fi
 
 northd_json=$(cat <<JSON
