@@ -107,6 +107,22 @@ for c in add-rule move-port add-port; do
   r=$(python3 "$here/ovsdb_tx.py" "$tmp/nb.sock" "$tmp/nb.$c.json" "$northd_pid" "$(cat "$tmp/nb.pid")" "$(cat "$tmp/sb.pid")")
   changes=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d[sys.argv[2]]=json.loads(sys.argv[3]); print(json.dumps(d))' "$changes" "$c" "$r")
 done
+# Every logical flow northd wrote (the ACL matches among them) must parse: ovn-trace parses them
+# all on start and warns about any that does not.
+if command -v ovn-trace >/dev/null; then
+  read -r dp port < <(python3 -c '
+import json, sys
+ops = json.load(open(sys.argv[1]))["params"][1:]
+sw = next(o["row"]["name"] for o in ops if o.get("table") == "Logical_Switch")
+lsp = next(o["row"]["name"] for o in ops if o.get("table") == "Logical_Switch_Port" and "type" not in o["row"])
+print(sw, lsp)' "$tmp/nb.json")
+  ovn-trace --db=unix:"$tmp/sb.sock" "$dp" "inport == \"$port\" && ip4 && tcp" > "$tmp/trace.out" 2>&1 || true
+  if grep -q "parsing expression failed\|parsing actions failed" "$tmp/trace.out"; then
+    echo "run.sh: logical flows that do not parse (ovn-trace):" >&2
+    grep "parsing expression failed\|parsing actions failed" "$tmp/trace.out" | head -5 >&2
+    exit 1
+  fi
+fi
 # Warnings about the input (bad matches, unknown chassis); slow poll loops are expected here.
 problems=$(grep -E '\|(WARN|ERR|EMER)\|' "$tmp/northd.log" | grep -v -E '\|(timeval|fatal_signal)\|' || true)
 if [ -n "$problems" ]; then
