@@ -635,6 +635,17 @@ class Translator {
           actions = Split(action_texts[0], ";");
         }
       }
+      if (std::find(actions.begin(), actions.end(), std::string_view("ttl--")) != actions.end()) {
+        // OVS accepts dec_ttl only in a flow that matches IPv4 or IPv6 (a router sees no other).
+        std::vector<Alt> ip_alts;
+        for (const Alt& a : alts) {
+          for (int fam : {4, 6}) {
+            Alt b = a;
+            if (Require(b, fam)) ip_alts.push_back(std::move(b));
+          }
+        }
+        alts = std::move(ip_alts);
+      }
       for (const Alt& alt : alts) {
         ActionOut full = TranslateActions(c, actions, alt, /*tunnels=*/true);
         if (!full.error.empty()) {

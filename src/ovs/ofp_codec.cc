@@ -140,6 +140,7 @@ absl::StatusOr<Field> FieldFromHeader(uint32_t h, bool allow_mask, std::string_v
   bool has_mask = (h >> 8) & 1;
   uint8_t len = static_cast<uint8_t>(h & 0xff);
   std::optional<Field> f = FieldFromOxm(cls, fld);
+  if (!f) f = FieldFromNxm(cls, fld);
   if (!f) {
     return absl::UnimplementedError(absl::StrFormat(
         "%s: unsupported field (oxm class 0x%04x, field %d)", what, cls, fld));

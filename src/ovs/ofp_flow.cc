@@ -123,6 +123,25 @@ std::optional<Field> FieldFromOxm(uint16_t oxm_class, uint8_t oxm_field) {
   return std::nullopt;
 }
 
+std::optional<Field> FieldFromNxm(uint16_t nxm_class, uint8_t nxm_field) {
+  // Older NXM names of OXM fields, as OVS writes them in Nicira actions (reg_move) even in
+  // OpenFlow 1.3 replies. Only fields whose NXM and OXM encodings have the same length.
+  struct Alias { uint16_t cls; uint8_t fld; Field field; };
+  static constexpr Alias kAliases[] = {
+      {0x0000, 1, Field::kEthDst},   {0x0000, 2, Field::kEthSrc},   {0x0000, 3, Field::kEthType},
+      {0x0000, 6, Field::kIpProto},  {0x0000, 7, Field::kIpv4Src},  {0x0000, 8, Field::kIpv4Dst},
+      {0x0000, 9, Field::kTcpSrc},   {0x0000, 10, Field::kTcpDst},  {0x0000, 11, Field::kUdpSrc},
+      {0x0000, 12, Field::kUdpDst},  {0x0000, 13, Field::kIcmpv4Type}, {0x0000, 14, Field::kIcmpv4Code},
+      {0x0000, 15, Field::kArpOp},   {0x0000, 16, Field::kArpSpa},  {0x0000, 17, Field::kArpTpa},
+      {0x0001, 16, Field::kTunnelId}, {0x0001, 17, Field::kArpSha}, {0x0001, 18, Field::kArpTha},
+      {0x0001, 19, Field::kIpv6Src}, {0x0001, 20, Field::kIpv6Dst},
+  };
+  for (const Alias& a : kAliases) {
+    if (a.cls == nxm_class && a.fld == nxm_field) return a.field;
+  }
+  return std::nullopt;
+}
+
 Field RegField(int n) {
   if (n < 0 || n > 15) Die("register number out of range");
   return static_cast<Field>(static_cast<int>(Field::kReg0) + n);

@@ -117,6 +117,8 @@ struct FieldInfo {
 const FieldInfo& GetFieldInfo(Field f);
 // The field with this OXM class/field number, if Rampart knows it.
 std::optional<Field> FieldFromOxm(uint16_t oxm_class, uint8_t oxm_field);
+// The field an NXM class 0x0000/0x0001 header names (OVS's reg_move encoding of OXM fields).
+std::optional<Field> FieldFromNxm(uint16_t nxm_class, uint8_t nxm_field);
 // Register field regN. REQUIRES: n < 16.
 Field RegField(int n);
 

@@ -116,9 +116,37 @@ TEST_F(SeedAttached, RoutedFrameIsSteeredThenDelivered) {
   EXPECT_EQ(outs[0].packet.ttl, 63);
 }
 
-TEST_F(SeedAttached, ReplyDirectionIsRoutedWithoutTheFirewall) {
+TEST_F(SeedAttached, ReplyDirectionPassesTheSameFirewallBeforeDelivery) {
   FlowSim sim(t_.flows);
-  auto outs = sim.Run(Ipv4(6, "02:00:00:00:02:03", "02:52:bb:6f:3f:48", "198.18.2.13", "198.18.1.11"));
+  // vm3 -> vm1 is not matched by the policy route (source 198.18.2.13), but it is routed towards
+  // the route's source prefix: before delivery to vm1 it is steered into the same firewall, so
+  // its connection table sees both directions.
+  SimPacket p = Ipv4(6, "02:00:00:00:02:03", "02:52:bb:6f:3f:48", "198.18.2.13", "198.18.1.11");
+  auto outs = sim.Run(p);
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, kFw);
+  EXPECT_EQ(outs[0].packet.vid, AttachTag());
+  SimPacket back = outs[0].packet;
+  back.Set(Field::kInPort, kFw);
+  outs = sim.Run(back);
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, 5u);
+  EXPECT_FALSE(outs[0].packet.vlan);
+  // The same for a reply routed on another host and tunneled here (from_tunnel).
+  SimPacket t = Ipv4(kTun, "02:52:bb:6f:44:61", "02:00:00:00:01:01", "198.18.2.14", "198.18.1.11");
+  t.Set(Field::kTunnelId, Dp("ls1"));
+  outs = sim.Run(t);
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, kFw);
+  // Routed here towards a VM on another host: not steered here (that host does it), tunneled.
+  outs = sim.Run(Ipv4(6, "02:00:00:00:02:03", "02:52:bb:6f:3f:48", "198.18.2.13", "198.18.1.12"));
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, kTun);
+  EXPECT_FALSE(outs[0].packet.vlan);
+  // A frame from vm2 (same switch, not routed) to vm1 is not steered.
+  SimPacket l2 = Ipv4(kTun, "02:00:00:00:01:02", "02:00:00:00:01:01", "198.18.1.12", "198.18.1.11");
+  l2.Set(Field::kTunnelId, Dp("ls1"));
+  outs = sim.Run(l2);
   ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
   EXPECT_EQ(outs[0].port, 5u);
 }
