@@ -21,6 +21,7 @@
 #include "controller/api/nb_objects.h"
 #include "controller/logical_stage.h"
 #include "controller/physical/physical_stage.h"
+#include "controller/server/object_rows_cache.h"
 #include "nlog/engine.h"
 
 namespace rampart::controller {
@@ -127,6 +128,7 @@ class Controller::Impl {
   std::unique_ptr<nlog::Engine> engine_;  // worker thread only (after Start)
   std::map<std::string, std::vector<InputRow>> object_rows_;
   std::map<InputRow, int, InputRowLess> row_counts_;
+  ObjectRowsCache rows_cache_;
   std::unique_ptr<stream::StreamServer> streams_;
   std::unique_ptr<store::WatchHandle> nb_watch_;
   std::unique_ptr<store::WatchHandle> members_watch_;
@@ -491,7 +493,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   for (const auto& [key, value] : changes) {
     std::vector<InputRow> new_rows;
     if (value.has_value()) {
-      auto rows = ObjectRows(key, *value);
+      auto rows = rows_cache_.Rows(key, *value);
       if (!rows.ok()) {
         bad.push_back(absl::StrCat(key, ": ", rows.status().message()));
         continue;  // keep what the object contributed before
@@ -516,8 +518,9 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
     }
     if (value.has_value()) {
       object_rows_[key] = std::move(new_rows);
-    } else if (it != object_rows_.end()) {
-      object_rows_.erase(it);
+    } else {
+      rows_cache_.Forget(key);
+      if (it != object_rows_.end()) object_rows_.erase(it);
     }
   }
   nlog::Transaction tx, undo;
