@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -200,13 +201,38 @@ std::string RuleText(const Rule& r) {
   return out;
 }
 
+// A document's rules parsed alone (group references not resolved), per rule its groups by side.
+struct RulesAlone {
+  std::vector<NbRule> rules;
+  std::vector<std::vector<std::string>> src_groups, dst_groups;
+};
+
 struct PendingRules {  // rules are checked once every AddressGroup is known
   DocCtx ctx;
   YAML::Node doc;
   std::string tenant;
   std::string default_action;
   std::vector<NbRule>* out;
+  std::shared_ptr<RulesAlone>* cached = nullptr;  // the cache entry's slot, if any
 };
+
+}  // namespace
+
+struct NbParseCache::Impl {
+  struct Entry {
+    YAML::Node root;
+    std::shared_ptr<RulesAlone> rules;
+    uint64_t used = 0;
+  };
+  std::unordered_map<std::string, Entry> by_text;
+  uint64_t generation = 0;
+};
+
+NbParseCache::NbParseCache() : impl_(std::make_unique<Impl>()) {}
+NbParseCache::~NbParseCache() = default;
+size_t NbParseCache::size() const { return impl_->by_text.size(); }
+
+namespace {
 
 class Parser {
  public:
@@ -244,17 +270,25 @@ class Parser {
     std::vector<NbSource> out;
     int index = 0;
     for (auto& [first, body] : chunks) {
-      YAML::Node root;
-      try {
-        root = YAML::Load(body);
-      } catch (const YAML::Exception& e) {
-        DocCtx c{file, index + 1, first, "", ""};
-        throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
-      }
-      if (!root.IsDefined() || root.IsNull()) continue;  // empty document (comments only)
+      if (!HasContent(body)) continue;  // empty document (comments only)
       out.push_back(NbSource{std::move(body), file, ++index, first});
     }
     return out;
+  }
+
+  // Anything besides blank lines, comments and document markers? (Cheaper than loading it; a
+  // document that loads as nothing, e.g. "~", is reported by Run.)
+  static bool HasContent(std::string_view body) {
+    size_t pos = 0;
+    while (pos < body.size()) {
+      size_t nl = body.find('\n', pos);
+      std::string_view l = body.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      pos = nl == std::string_view::npos ? body.size() : nl + 1;
+      if (l.substr(0, 3) == "---" || l.substr(0, 3) == "...") l.remove_prefix(3);
+      size_t i = l.find_first_not_of(" \t\r");
+      if (i != std::string_view::npos && l[i] != '#') return true;
+    }
+    return false;
   }
 
   // Does this line end in a block scalar indicator ("key: |", "- >-", "--- |2")?
@@ -273,15 +307,31 @@ class Parser {
   // Parses every source; `check_refs` = validate references on the whole set (else each
   // document alone, as ParseNbDocuments does). Returns the documents' roots (revision removed).
   NbSpec Run(const std::vector<NbSource>& docs, std::vector<YAML::Node>* roots = nullptr,
-             std::vector<int64_t>* revisions = nullptr) {
+             std::vector<int64_t>* revisions = nullptr, NbParseCache::Impl* cache = nullptr) {
+    if (cache) ++cache->generation;
     for (const NbSource& d : docs) {
       DocCtx c{d.file, d.index, d.first_line, "", ""};
       YAML::Node root;
-      try {
-        root = YAML::Load(d.text);
-      } catch (const YAML::Exception& e) {
-        throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
+      NbParseCache::Impl::Entry* entry = nullptr;
+      if (cache) {
+        auto it = cache->by_text.find(d.text);
+        if (it != cache->by_text.end()) {
+          entry = &it->second;
+          root = entry->root;
+        }
       }
+      if (!entry) {
+        try {
+          root = YAML::Load(d.text);
+        } catch (const YAML::Exception& e) {
+          throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
+        }
+        // Only documents without `revision` are cached (Run takes that field out of the tree).
+        if (cache && root.IsMap() && !root["revision"].IsDefined()) entry = &cache->by_text[d.text];
+        if (entry) entry->root = root;
+      }
+      if (entry) entry->used = cache->generation;
+      rules_slot_ = entry ? &entry->rules : nullptr;
       if (!root.IsDefined() || root.IsNull()) Fail(c, root, "", "the document is empty");
       int64_t revision = -1;
       if (root.IsMap() && root["revision"].IsDefined()) {
@@ -302,6 +352,10 @@ class Parser {
       CrossCheck();
     } else {
       ParseAllRules();
+    }
+    if (cache) {
+      for (auto it = cache->by_text.begin(); it != cache->by_text.end();)
+        it = it->second.used == cache->generation ? std::next(it) : cache->by_text.erase(it);
     }
     return std::move(spec_);
   }
@@ -382,7 +436,7 @@ class Parser {
       }
       v.default_action = Default(c, root);
       spec_.vnic_policies.push_back(v);
-      pending_rules_.push_back({c, root, v.tenant, v.default_action, nullptr});
+      pending_rules_.push_back({c, root, v.tenant, v.default_action, nullptr, rules_slot_});
       vnic_rule_index_.push_back(spec_.vnic_policies.size() - 1);
     } else {
       Fail(c, k, "kind",
@@ -555,22 +609,24 @@ class Parser {
     f.default_action = Default(c, root);
     fw_placement_[{f.tenant, f.name}] = f.placement == "attached" ? f.router : "";
     spec_.firewalls.push_back(f);
-    pending_rules_.push_back({c, root, f.tenant, f.default_action, nullptr});
+    pending_rules_.push_back({c, root, f.tenant, f.default_action, nullptr, rules_slot_});
     vnic_rule_index_.push_back(-1 - static_cast<long>(spec_.firewalls.size() - 1));
   }
 
-  void Rules(PendingRules& pr, std::vector<NbRule>& out) {
+  // The rules of one document parsed alone: every {group: NAME} it uses is taken to exist (the
+  // merged check resolves them in Rules()), so the result depends on the document only.
+  RulesAlone ParseRulesAlone(const PendingRules& pr) {
     const DocCtx& c = pr.ctx;
     YAML::Node rules = pr.doc["rules"];
-    if (!rules.IsDefined() || rules.IsNull()) return;
+    RulesAlone out;
+    if (!rules.IsDefined() || rules.IsNull()) return out;
     List(c, rules, "rules");
     YAML::Emitter e;
     e << YAML::BeginMap << YAML::Key << "default" << YAML::Value << pr.default_action;
     e << YAML::Key << "address_groups" << YAML::Value << YAML::BeginSeq;
-    // Alone, a document's group references are taken as they are (the merged check resolves them).
     std::set<std::string> used;
-    if (!check_refs_) GroupNames(rules, &used);
-    for (const auto& g : check_refs_ ? groups_[pr.tenant] : used) {
+    GroupNames(rules, &used);
+    for (const auto& g : used) {
       e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g << YAML::Key << "prefixes"
         << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::EndMap;
     }
@@ -597,8 +653,34 @@ class Parser {
       std::set<std::string> gs(r.src.groups.begin(), r.src.groups.end());
       gs.insert(r.dst.groups.begin(), r.dst.groups.end());
       nr.groups.assign(gs.begin(), gs.end());
-      out.push_back(nr);
+      out.rules.push_back(nr);
+      out.src_groups.push_back(r.src.groups);
+      out.dst_groups.push_back(r.dst.groups);
     }
+    return out;
+  }
+
+  void Rules(PendingRules& pr, std::vector<NbRule>& out) {
+    std::shared_ptr<RulesAlone> alone = pr.cached ? *pr.cached : nullptr;
+    if (!alone) {
+      alone = std::make_shared<RulesAlone>(ParseRulesAlone(pr));
+      if (pr.cached) *pr.cached = alone;
+    }
+    if (check_refs_) {
+      const auto& known = groups_[pr.tenant];
+      YAML::Node rules = pr.doc["rules"];
+      for (size_t i = 0; i < alone->rules.size(); ++i) {
+        for (int side = 0; side < 2; ++side) {
+          for (const auto& g : side == 0 ? alone->src_groups[i] : alone->dst_groups[i]) {
+            if (known.count(g)) continue;
+            YAML::Node at = i < rules.size() ? rules[i] : rules;
+            Fail(pr.ctx, at, absl::StrCat("rules[", i, "].", side == 0 ? "source" : "destination"),
+                 absl::StrCat("unknown address group '", g, "'"));
+          }
+        }
+      }
+    }
+    out = alone->rules;
   }
 
   // Every {group: NAME} inside a rules node.
@@ -684,6 +766,7 @@ class Parser {
   }
 
   bool check_refs_ = true;
+  std::shared_ptr<RulesAlone>* rules_slot_ = nullptr;  // the current document's cache slot
   NbSpec spec_;
   std::set<std::string> tenants_, hosts_;
   std::map<std::string, std::set<std::pair<std::string, std::string>>> names_;
@@ -759,10 +842,10 @@ absl::StatusOr<NbSpec> ParseNbSpec(std::string_view text, std::string_view file)
   });
 }
 
-absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs) {
+absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs, NbParseCache* cache) {
   return Guard(docs.empty() ? "" : docs[0].file, [&]() -> absl::StatusOr<NbSpec> {
     Parser p(true);
-    return p.Run(docs);
+    return p.Run(docs, nullptr, nullptr, cache ? cache->impl_.get() : nullptr);
   });
 }
 

@@ -13,6 +13,7 @@
 #define RAMPART_CONTROLLER_NB_SPEC_H_
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -121,9 +122,28 @@ absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, 
 // The spec of ONE document checked alone (as in ParseNbDocuments; references unchecked).
 absl::StatusOr<NbSpec> ParseNbDocumentAlone(const NbSource& doc);
 
+// Remembers, per distinct document text, its YAML tree and its rules as parsed alone, so that
+// validating the same stored objects again (every apply merges with all of them) does not parse
+// them again. Entries not used by the latest ParseNbSources call are dropped.
+// Thread-safety: none; one cache per caller, used by one thread at a time.
+class NbParseCache {
+ public:
+  NbParseCache();
+  ~NbParseCache();
+  NbParseCache(const NbParseCache&) = delete;
+  NbParseCache& operator=(const NbParseCache&) = delete;
+  size_t size() const;
+  struct Impl;
+
+ private:
+  friend absl::StatusOr<struct NbSpec> ParseNbSources(const std::vector<struct NbSource>& docs, NbParseCache* cache);
+  std::unique_ptr<Impl> impl_;
+};
+
 // Parses and validates a set of documents together, references included (what ParseNbSpec
-// does for one file). The documents need not come from one file.
-absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs);
+// does for one file). The documents need not come from one file. `cache` (optional) speeds up
+// repeated calls over mostly the same documents.
+absl::StatusOr<NbSpec> ParseNbSources(const std::vector<NbSource>& docs, NbParseCache* cache = nullptr);
 
 // The kinds of the northbound model, in dependency order (a kind refers only to earlier ones,
 // except LogicalRouter policy routes -> Firewall).

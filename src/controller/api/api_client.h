@@ -18,7 +18,7 @@ struct ApiClientOptions {
   std::string server = "https://127.0.0.1:8443";  // https://H:P or http://H:P
   std::string token;                              // bearer token ("" = none)
   std::string ca_file;                            // PEM CA that signed the server's certificate
-  int timeout_seconds = 30;
+  int timeout_seconds = 300;  // a first apply of a very large spec takes a while
 };
 
 struct ApiReply {

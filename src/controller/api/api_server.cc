@@ -322,7 +322,7 @@ class ApiServer::Impl {
       for (const auto& [key, kv] : stored)
         if (!seen.count(key)) merged.push_back(NbSource{kv->value, key, 0, 0});
       for (const NbDocument& d : docs) merged.push_back(d.source);
-      auto spec = ParseNbSources(merged);
+      auto spec = ParseNbSources(merged, &parse_cache_);
       if (!spec.ok()) return ErrorResponse({400, "invalid", std::string(spec.status().message()), {std::string(spec.status().message())}});
       // 4. Commit every change at once.
       store::Txn txn;
@@ -384,7 +384,7 @@ class ApiServer::Impl {
       std::vector<NbSource> rest;
       for (const auto& kv : objects)
         if (kv.key != key) rest.push_back(NbSource{kv.value, kv.key, 0, 0});
-      if (auto spec = ParseNbSources(rest); !spec.ok())
+      if (auto spec = ParseNbSources(rest, &parse_cache_); !spec.ok())
         return ErrorResponse({409, "referenced", absl::StrCat("cannot delete ", NbObjectName(id), ": without it ", spec.status().message()), {}});
       store::Txn txn;
       txn.compares = {store::Compare::ModRevision(key, found->mod_revision), store::Compare::ModRevision(kGuardKey, guard_rev)};
@@ -408,6 +408,7 @@ class ApiServer::Impl {
   ApiOptions options_;
   std::vector<ApiToken> tokens_;
   std::mutex write_mu_;
+  NbParseCache parse_cache_;  // guarded by write_mu_: the stored objects, parsed
 
  public:
   size_t options_max_body() const { return options_.max_body_bytes; }

@@ -1,6 +1,7 @@
 #include "controller/api/nb_objects.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -81,46 +82,71 @@ absl::StatusOr<std::vector<InputRow>> ObjectRows(std::string_view key, std::stri
 }
 
 absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, std::string_view json) {
-  auto spec = ParseNbDocumentAlone(NbSource{std::string(json), NbObjectKey(id), 0, 0});
-  if (!spec.ok()) return spec.status();
+  // Read straight from the canonical JSON (no YAML or rule parsing: describe and delete look at
+  // every stored object). Shapes were validated when the object was applied.
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return absl::InvalidArgumentError(absl::StrCat(NbObjectKey(id), ": stored value is not a JSON object"));
   std::vector<NbReference> out;
-  auto ref = [&](std::string field, std::string kind, std::string tenant, std::string name) {
-    out.push_back({id, std::move(field), NbObjectId{std::move(kind), std::move(tenant), std::move(name)}});
-  };
   const std::string& t = id.tenant;
-  if (!t.empty()) ref("tenant", "Tenant", "", t);
-  auto rules = [&](const std::vector<NbRule>& rs) {
-    std::set<std::string> groups;
-    for (const auto& r : rs) groups.insert(r.groups.begin(), r.groups.end());
-    for (const auto& g : groups) ref("rules", "AddressGroup", t, g);
+  auto text = [](const nlohmann::json& v) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_integer() || v.is_boolean()) return v.dump();
+    return "";
   };
-  auto members = [&](const NbSelectorSet& m, const std::string& field) {
-    for (size_t i = 0; i < m.ports.size(); ++i) ref(absl::StrCat(field, "[", i, "]"), "Port", t, m.ports[i]);
+  auto ref = [&](std::string field, const char* kind, const std::string& tenant, const nlohmann::json& name) {
+    std::string n = text(name);
+    if (!n.empty()) out.push_back({id, std::move(field), NbObjectId{kind, tenant, n}});
   };
-  for (const auto& r : spec->routers) {
-    for (size_t i = 0; i < r.ports.size(); ++i) ref(absl::StrCat("ports[", i, "].switch"), "LogicalSwitch", t, r.ports[i].sw);
-    for (size_t i = 0; i < r.policy_routes.size(); ++i)
-      if (!r.policy_routes[i].firewall.empty())
-        ref(absl::StrCat("policy_routes[", i, "].action"), "Firewall", t, r.policy_routes[i].firewall);
-  }
-  for (const auto& p : spec->ports) {
-    ref("switch", "LogicalSwitch", t, p.sw);
-    if (!p.host.empty()) ref("host", "Host", "", p.host);
-  }
-  for (const auto& g : spec->groups) members(g.members, "ports");
-  for (const auto& f : spec->firewalls) {
-    if (f.placement == "attached") {
-      ref("placement.attached_to_router", "LogicalRouter", t, f.router);
-    } else {
-      ref("placement.inline.router", "LogicalRouter", t, f.router);
-      ref("placement.inline.switch", "LogicalSwitch", t, f.sw);
+  auto field = [&](const char* f) -> const nlohmann::json& {
+    static const nlohmann::json kNull;
+    auto it = j.find(f);
+    return it == j.end() ? kNull : *it;
+  };
+  if (!t.empty()) ref("tenant", "Tenant", "", nlohmann::json(t));
+  if (id.kind == "Port") {
+    ref("switch", "LogicalSwitch", t, field("switch"));
+    ref("host", "Host", "", field("host"));
+  } else if (id.kind == "LogicalRouter") {
+    const auto& ports = field("ports");
+    for (size_t i = 0; ports.is_array() && i < ports.size(); ++i)
+      if (ports[i].is_object() && ports[i].contains("switch"))
+        ref(absl::StrCat("ports[", i, "].switch"), "LogicalSwitch", t, ports[i]["switch"]);
+    const auto& prs = field("policy_routes");
+    for (size_t i = 0; prs.is_array() && i < prs.size(); ++i) {
+      if (!prs[i].is_object() || !prs[i].contains("action")) continue;
+      std::string a = text(prs[i]["action"]);
+      if (a.rfind("firewall ", 0) == 0 && a.size() > 9)
+        ref(absl::StrCat("policy_routes[", i, "].action"), "Firewall", t, nlohmann::json(a.substr(9)));
     }
-    rules(f.rules);
+  } else if (id.kind == "AddressGroup" || id.kind == "VnicPolicy") {
+    const char* f = id.kind == "AddressGroup" ? "ports" : "applied_to";
+    const auto& l = field(f);
+    for (size_t i = 0; l.is_array() && i < l.size(); ++i)
+      if (!l[i].is_object()) ref(absl::StrCat(f, "[", i, "]"), "Port", t, l[i]);
+  } else if (id.kind == "Firewall") {
+    const auto& pl = field("placement");
+    if (pl.is_object() && pl.contains("attached_to_router")) {
+      ref("placement.attached_to_router", "LogicalRouter", t, pl["attached_to_router"]);
+    } else if (pl.is_object() && pl.contains("inline") && pl["inline"].is_object()) {
+      if (pl["inline"].contains("router")) ref("placement.inline.router", "LogicalRouter", t, pl["inline"]["router"]);
+      if (pl["inline"].contains("switch")) ref("placement.inline.switch", "LogicalSwitch", t, pl["inline"]["switch"]);
+    }
   }
-  for (const auto& v : spec->vnic_policies) {
-    members(v.applied_to, "applied_to");
-    rules(v.rules);
-  }
+  // Rules name address groups as {group: NAME} anywhere inside.
+  std::set<std::string> groups;
+  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& v) {
+    if (v.is_array()) {
+      for (const auto& e : v) walk(e);
+    } else if (v.is_object()) {
+      for (const auto& [k, e] : v.items()) {
+        if (k == "group" && !text(e).empty()) groups.insert(text(e));
+        walk(e);
+      }
+    }
+  };
+  walk(field("rules"));
+  for (const auto& g : groups) ref("rules", "AddressGroup", t, nlohmann::json(g));
   return out;
 }
 

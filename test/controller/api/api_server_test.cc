@@ -170,7 +170,8 @@ TEST_F(ApiTest, EveryKindIsCreatedReadAndDeleted) {
   int64_t before = StoreRevision();
   r = Apply(kAdmin, Example());
   ASSERT_EQ(r.status, 200) << r.body;
-  for (const auto& o : json::parse(r.body)["objects"]) EXPECT_EQ(o["result"], "unchanged") << o;
+  json again = json::parse(r.body);
+  for (const auto& o : again["objects"]) EXPECT_EQ(o["result"], "unchanged") << o;
   EXPECT_EQ(StoreRevision(), before);
 
   // Lists filter by kind and tenant.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -69,6 +70,14 @@ void ExpectRowsAgree(const std::string& text, const std::string& what) {
     all.insert(all.end(), rows->begin(), rows->end());
   }
   EXPECT_EQ(RowsText(SortedUnique(all)), want) << what;
+  // Every reference an object makes names an object that exists (the spec is valid).
+  std::set<std::string> keys;
+  for (const auto& kv : kvs) keys.insert(kv.key);
+  for (const auto& kv : kvs) {
+    auto refs = ObjectReferences(*ParseNbObjectKey(kv.key), kv.value);
+    ASSERT_TRUE(refs.ok()) << refs.status();
+    for (const auto& r : *refs) EXPECT_TRUE(keys.count(NbObjectKey(r.to))) << what << ": " << kv.key << " " << r.field << " -> " << NbObjectKey(r.to);
+  }
 }
 
 TEST(NbObjects, KeysRoundTrip) {
