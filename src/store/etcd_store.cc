@@ -47,8 +47,15 @@ bool Retryable(const grpc::Status& s) {
 
 absl::Status ToAbsl(const grpc::Status& s, std::string_view what, std::string_view endpoint) {
   if (s.ok()) return absl::OkStatus();
+  std::string hint;
+  // etcd's default limits are small for a controller's applies: say which server flag to raise.
+  if (s.error_message().find("too many operations in txn") != std::string::npos) {
+    hint = " (raise the etcd servers' --max-txn-ops, default 128)";
+  } else if (s.error_message().find("request is too large") != std::string::npos) {
+    hint = " (raise the etcd servers' --max-request-bytes, default 1.5 MiB)";
+  }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat("etcd ", std::string(what), " (", std::string(endpoint), "): ", s.error_message()));
+                      absl::StrCat("etcd ", std::string(what), " (", std::string(endpoint), "): ", s.error_message(), hint));
 }
 
 // Runs `fn(member, context)` on the current member, moving on to the next one when a member is

@@ -84,6 +84,9 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(int members) {
         "--initial-cluster-token", token,
         "--heartbeat-interval", "50",
         "--election-timeout", "500",
+        // Controller applies are large txns: the limits a deployment needs (docs/store.md).
+        "--max-txn-ops", "100000",
+        "--max-request-bytes", "33554432",
         "--log-level", "error",
         "--logger", "zap",
     };

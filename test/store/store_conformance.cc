@@ -232,6 +232,22 @@ TEST_P(StoreConformance, TxnIsAllOrNothingAtOneRevision) {
   EXPECT_FALSE((*store_->Get(K("d"))).has_value());
 }
 
+TEST_P(StoreConformance, LargeTxnCommitsAtOneRevision) {
+  Txn big;
+  // More keys than one etcd range page (5,000): the read is paged at one revision.
+  for (int i = 0; i < 6000; ++i) big.ops.push_back(Op::Put(K(absl::StrCat("big/", i)), std::string(50, 'v')));
+  absl::StatusOr<TxnResult> r = store_->Commit(big);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->succeeded);
+  absl::StatusOr<RangeResult> all = store_->Range(K("big/"));
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->kvs.size(), 6000u);
+  for (const KeyValue& kv : all->kvs) EXPECT_EQ(kv.mod_revision, r->revision);
+  absl::StatusOr<TxnResult> del = store_->Commit({{}, {Op::DeletePrefix(K("big/"))}});
+  ASSERT_TRUE(del.ok());
+  EXPECT_TRUE(store_->Range(K("big/"))->kvs.empty());
+}
+
 TEST_P(StoreConformance, TxnDeletePrefixRemovesEveryKeyUnderIt) {
   for (const char* k : {"p/1", "p/2", "p/3/x", "q"}) ASSERT_TRUE(store_->Put(K(k), "v").ok());
   Collector c;
