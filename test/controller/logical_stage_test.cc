@@ -166,12 +166,31 @@ TEST(LogicalStage, InlineFirewallGetsBothSides) {
     if (dp == "r1" && stage == "lr_in_port" && m.find("firewall:fi:router") != std::string::npos) router_from_fw = a;
   }
   EXPECT_EQ(ls2_to_router, "outport=firewall:fi:switch");               // switch side
-  EXPECT_EQ(router_to_ls2, "ttl--; output(firewall:fi:router)");        // router side
+  // The router-to-switch crossing is judged on the destination VM's host (so both directions of
+  // a connection cross on one host): the router hands the frame to ls2 as usual ...
+  EXPECT_EQ(router_to_ls2, "ttl--; output(switch:ls2)");
+  EXPECT_TRUE(lf.count("A|ls2|ls_in_port_sec|100|inport==rtr:r1|next"));
   EXPECT_EQ(router_from_fw, "inport=ls2; next");                         // returns as if from ls2
   EXPECT_TRUE(lf.count("A|ls2|ls_in_port_sec|100|inport==firewall:fi:switch|next"));
+  // ... and each ls2 VM's host steers routed frames for it into the router side before delivery,
+  // for its local VMs only.
+  int steers = 0;
+  for (const auto& r : Scan(*st, "PFlow")) {
+    if (r[2].ToString() != "ls2" || r[3].ToString() != "ls_out_deliver") continue;
+    if (r[6].ToString() != "steer(firewall:fi:router)") continue;
+    ++steers;
+    EXPECT_EQ(r[4].AsInt(), 110);
+    EXPECT_NE(r[5].ToString().find("!from_firewall"), std::string::npos);
+  }
+  int local_ls2_ports = 0;
+  for (const auto& r : Scan(*st, "PFlow")) {
+    if (r[2].ToString() == "ls2" && r[3].ToString() == "ls_out_deliver" && r[4].AsInt() == 100 &&
+        r[6].ToString().rfind("output(vm", 0) == 0) ++local_ls2_ports;
+  }
+  EXPECT_EQ(steers, local_ls2_ports);
+  EXPECT_GT(steers, 0);
   // ls1 is not behind the inline firewall: its router port is plain.
   EXPECT_TRUE(lf.count("A|r1|lr_out|100|outport==ls1|ttl--; output(switch:ls1)"));
-  EXPECT_FALSE(lf.count("A|ls2|ls_in_port_sec|100|inport==rtr:r1|next"));
 }
 
 // Which policy route a frame takes: the highest-priority RouterPolicy row matching it.
