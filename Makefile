@@ -35,8 +35,10 @@ fuzz: deps
 	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_all
 	scripts/run-fuzz $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
+# The engine on a recorded capture, then the distributed demo on a three-host lab (root).
 demo: build
 	scripts/demo $(BUILD)
+	scripts/demo-lab $(BUILD)
 
 bench: build
 	scripts/bench $(BUILD)
