@@ -309,6 +309,14 @@ class Parser {
   NbSpec Run(const std::vector<NbSource>& docs, std::vector<YAML::Node>* roots = nullptr,
              std::vector<int64_t>* revisions = nullptr, NbParseCache::Impl* cache = nullptr) {
     if (cache) ++cache->generation;
+    struct Prune {  // drop what this call did not use, also when it fails
+      NbParseCache::Impl* c;
+      ~Prune() {
+        if (!c) return;
+        for (auto it = c->by_text.begin(); it != c->by_text.end();)
+          it = it->second.used == c->generation ? std::next(it) : c->by_text.erase(it);
+      }
+    } prune{cache};
     for (const NbSource& d : docs) {
       DocCtx c{d.file, d.index, d.first_line, "", ""};
       YAML::Node root;
@@ -352,10 +360,6 @@ class Parser {
       CrossCheck();
     } else {
       ParseAllRules();
-    }
-    if (cache) {
-      for (auto it = cache->by_text.begin(); it != cache->by_text.end();)
-        it = it->second.used == cache->generation ? std::next(it) : cache->by_text.erase(it);
     }
     return std::move(spec_);
   }

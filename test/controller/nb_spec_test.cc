@@ -240,5 +240,35 @@ TEST(NbSpec, EveryBadDocumentIsReportedAndRevisionIsChecked) {
   EXPECT_TRUE(ParseNbSpec(std::string(kBase) + "revision: 7\n", "t.yaml").ok());
 }
 
+TEST(NbSpec, ParseCacheGivesTheSameAnswersAsParsingAfresh) {
+  std::string fw = "---\nkind: AddressGroup\ntenant: A\nname: web\nprefixes: [198.18.2.0/24]\n---\n"
+                   "kind: Firewall\ntenant: A\nname: fw\nplacement: {attached_to_router: r1}\nrules:\n"
+                   "  - {id: 1, destination: [{group: web}], action: allow}\n";
+  auto docs = ParseNbDocuments(std::string(kBase) + fw, "t.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  std::vector<NbSource> src;
+  for (const auto& d : *docs) src.push_back(NbSource{d.json, "/k/" + d.kind + "/" + d.name, 0, 0});
+  NbParseCache cache;
+  auto fresh = ParseNbSources(src);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  for (int i = 0; i < 2; ++i) {
+    auto cached = ParseNbSources(src, &cache);
+    ASSERT_TRUE(cached.ok()) << cached.status();
+    EXPECT_EQ(SpecToRows(*cached).size(), SpecToRows(*fresh).size());
+    ASSERT_EQ(cached->firewalls.size(), 1u);
+    EXPECT_EQ(cached->firewalls[0].rules.size(), 1u);
+    EXPECT_EQ(cached->firewalls[0].rules[0].groups, std::vector<std::string>{"web"});
+  }
+  EXPECT_EQ(cache.size(), src.size());
+  // The group goes away: the cached firewall's reference is checked again and fails.
+  std::vector<NbSource> without;
+  for (const auto& s : src)
+    if (s.file != "/k/AddressGroup/web") without.push_back(s);
+  auto bad = ParseNbSources(without, &cache);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "/k/Firewall/fw (Firewall fw): rules[0].destination: unknown address group 'web'");
+  EXPECT_EQ(cache.size(), without.size());  // entries not used by the latest call are dropped
+}
+
 }  // namespace
 }  // namespace rampart::controller
