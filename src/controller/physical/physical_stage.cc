@@ -880,9 +880,9 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
     }
   }
 
-  // Loaded allocations nobody claimed in the first Apply after Load belong to things that no
-  // longer exist: free them.
-  if (s.claim_pending) {
+  // Loaded allocations nobody claimed in the first Apply after Load that carries a logical
+  // delta (the full current state) belong to things that no longer exist: free them.
+  if (s.claim_pending && !logical_delta.empty()) {
     for (const auto& u : s.unclaimed) s.pending_free.insert(u);
     std::set<std::tuple<int, std::string, std::string>> old;
     old.swap(s.unclaimed);

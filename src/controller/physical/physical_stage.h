@@ -54,7 +54,9 @@ class PhysicalStage {
   PhysicalStage& operator=(const PhysicalStage&) = delete;
 
   // Reads the allocations a previous controller persisted under kAllocPrefix. Call once, before
-  // the first Apply. A malformed key or value is an error naming the key.
+  // the first Apply. A malformed key or value is an error naming the key. The first Apply with
+  // a non-empty logical delta after Load must carry the whole current state (the logical stage
+  // computed from empty): loaded numbers it does not use are freed at its end.
   absl::Status Load();
 
   // The per-host record changes implied by `logical_delta` (the output changes the logical

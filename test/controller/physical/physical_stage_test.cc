@@ -560,6 +560,11 @@ TEST(PhysicalStage, RestartFreesWhatNoLongerExists) {
   less.vnic_policies.clear();
   Pipeline p(&store);
   ASSERT_TRUE(p.physical.Load().ok());
+  // An empty delta first (a controller with no objects yet) frees nothing.
+  size_t keys = store.Contents().size();
+  auto empty = p.physical.Apply(p.logical->engine(), nlog::Delta{});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(store.Contents().size(), keys);
   ASSERT_TRUE(p.Set(less).ok());
   auto c = p.physical.Allocations();
   EXPECT_EQ(c.engine_ports, 0u);
