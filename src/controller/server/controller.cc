@@ -53,7 +53,9 @@ struct InputRowLess {
 std::string DefaultId() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(host, "-", getpid());
+  // Stable across restarts: a restarted controller takes its own membership key over at once
+  // instead of waiting for the dead instance's lease to expire.
+  return host[0] ? std::string(host) : std::string("controller");
 }
 
 void StderrLog(const std::string& line) {

@@ -48,7 +48,8 @@ struct ControllerOptions {
   std::string advertise;
   // Stream TLS: ca.pem (agents' CA), the controller's certificate and key. Empty = plain.
   stream::TlsFiles tls;
-  // Unique id among the controllers sharing a store (default "<hostname>-<pid>").
+  // Unique id among the controllers sharing a store (default: the host name; two controllers on
+  // one machine need explicit ids).
   std::string id;
   // Membership lease: a controller that misses keep-alives this long is considered dead.
   int64_t lease_ttl_seconds = 5;

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
                  "agent address other controllers redirect this controller's hosts to (default: first --agents)");
   app.add_option("--tls-dir", tls_dir, "directory from `rampartctl certs init`: ca.pem, server.pem, server.key, tokens.yaml");
   app.add_flag("--insecure", insecure, "plain HTTP and plain gRPC without tokens (tests and the lab only)");
-  app.add_option("--id", o.id, "controller id, unique among the controllers of one store (default HOSTNAME-PID)");
+  app.add_option("--id", o.id, "controller id, unique among the controllers of one store (default: the host name)");
   app.add_option("--lease-ttl", o.lease_ttl_seconds, "membership lease in seconds")->check(CLI::Range(1, 3600))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
