@@ -1,6 +1,7 @@
 // rampart-controller: the northbound REST API and the controller (logical + physical stages,
 // agent stream) on one store. docs/controller.md.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -57,6 +58,15 @@ int main(int argc, char** argv) {
   app.add_option("--id", o.id, "controller id, unique among the controllers of one store (default: the host name)");
   app.add_option("--lease-ttl", o.lease_ttl_seconds, "membership lease in seconds")->check(CLI::Range(1, 3600))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  // One connection (fd) per agent: lift the soft limit of open files to the hard one.
+  {
+    rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
 
   if (agents.empty()) agents.push_back("unix:/run/rampart/controller.sock");
   if (tls_dir.empty() && !insecure) {
