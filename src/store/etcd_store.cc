@@ -475,6 +475,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenEtcdStore(const EtcdOptions& options)
   for (const std::string& ep : options.endpoints) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
+    // Connections of this store only: another store's broken connection is not shared with us.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     // A dead member is noticed quickly and a restarted one is reconnected quickly.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
