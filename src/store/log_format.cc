@@ -50,7 +50,10 @@ class Reader {
  public:
   explicit Reader(std::string_view data) : data_(data) {}
 
+  // Once a field failed, every later read returns nothing (so no count read after a failure is
+  // trusted for an allocation).
   uint64_t Varint(const char* field) {
+    if (!ok()) return 0;
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (pos_ >= data_.size()) {
@@ -73,6 +76,7 @@ class Reader {
     return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1));
   }
   uint8_t Byte(const char* field) {
+    if (!ok()) return 0;
     if (pos_ >= data_.size()) {
       Fail(field, "missing");
       return 0;
@@ -94,7 +98,8 @@ class Reader {
   // damaged count cannot make the decoder reserve gigabytes.
   uint64_t Count(const char* field, size_t min_item_bytes) {
     uint64_t n = Varint(field);
-    if (ok() && n > (data_.size() - pos_) / min_item_bytes) {
+    if (!ok()) return 0;
+    if (n > (data_.size() - pos_) / min_item_bytes) {
       Fail(field, "count larger than the record");
       return 0;
     }
