@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -121,6 +122,8 @@ std::string RecordsToJson(const records::RecordSet& rs) {
 
 absl::Status SaveState(const std::string& path, const records::RecordSet& rs) {
   std::string tmp = path + ".tmp";
+  std::error_code ec;
+  if (auto dir = std::filesystem::path(path).parent_path(); !dir.empty()) std::filesystem::create_directories(dir, ec);
   std::string body = RecordsToJson(rs) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("state file ", tmp, ": ", std::strerror(errno)));

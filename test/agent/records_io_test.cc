@@ -45,7 +45,7 @@ TEST(RecordsIo, ErrorsNameFileLineAndField) {
 TEST(RecordsIo, StateFileKeepsRevisionAndRows) {
   char dir[] = "/tmp/rampart-agent-state-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/state.json";
+  std::string path = std::string(dir) + "/sub/state.json";  // the directory is created
   EXPECT_TRUE(absl::IsNotFound(LoadState(path).status()));
   records::RecordSet rs;
   records::Delta d;
@@ -63,6 +63,7 @@ TEST(RecordsIo, StateFileKeepsRevisionAndRows) {
   ASSERT_FALSE(torn.ok());
   EXPECT_EQ(torn.status().code(), absl::StatusCode::kDataLoss);
   std::remove(path.c_str());
+  rmdir((std::string(dir) + "/sub").c_str());
   rmdir(dir);
 }
 
