@@ -63,8 +63,10 @@ inline int PrintApiError(const std::string& command, const controller::ApiReply&
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("details") &&
       j["error"]["details"].is_array() && j["error"]["details"].size() > 1) {
+    size_t n = 0;
     for (const auto& d : j["error"]["details"])
-      if (d.is_string()) std::cerr << "  " << d.get<std::string>() << "\n";
+      if (d.is_string() && ++n <= 20) std::cerr << "  " << d.get<std::string>() << "\n";
+    if (n > 20) std::cerr << "  ... " << n - 20 << " more\n";
   }
   return 1;
 }

@@ -375,11 +375,15 @@ class ApiServer::Impl {
                                                          ", not ", expect_revision, "; nothing was deleted"), {}});
       std::vector<NbReference> refs = Referrers(objects, id);
       if (!refs.empty()) {
+        constexpr size_t kNamed = 10;  // in the message; details list up to 1000
         std::vector<std::string> names;
-        for (const auto& r : refs) names.push_back(absl::StrCat(NbObjectName(r.from), " (", r.field, ")"));
+        for (size_t i = 0; i < refs.size() && i < 1000; ++i)
+          names.push_back(absl::StrCat(NbObjectName(refs[i].from), " (", refs[i].field, ")"));
+        std::vector<std::string> head(names.begin(), names.begin() + std::min(kNamed, names.size()));
+        std::string more = refs.size() > kNamed ? absl::StrCat(" and ", refs.size() - kNamed, " more") : "";
         return ErrorResponse({409, "referenced",
-                              absl::StrCat("cannot delete ", NbObjectName(id), ": referred to by ", absl::StrJoin(names, ", "),
-                                           "; delete or change those first"), names});
+                              absl::StrCat("cannot delete ", NbObjectName(id), ": referred to by ", absl::StrJoin(head, ", "),
+                                           more, "; delete or change those first"), names});
       }
       std::vector<NbSource> rest;
       for (const auto& kv : objects)
