@@ -886,7 +886,12 @@ absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, 
       doc.name = root["name"].Scalar();
       if (doc.kind != "Tenant" && doc.kind != "Host") doc.tenant = root["tenant"].Scalar();
       doc.revision = revisions.at(0);
-      doc.json = ToJson(root).dump();
+      try {
+        doc.json = ToJson(root).dump();  // strict: invalid UTF-8 throws
+      } catch (const nlohmann::json::exception&) {
+        DocCtx c{d.file, d.index, d.first_line, doc.kind, doc.name};
+        throw SpecError{absl::StrCat(Where(c, 0), ": the document is not valid UTF-8 text")};
+      }
       doc.source = d;
       out.push_back(std::move(doc));
       return absl::OkStatus();

@@ -270,5 +270,13 @@ TEST(NbSpec, ParseCacheGivesTheSameAnswersAsParsingAfresh) {
   EXPECT_EQ(cache.size(), without.size());  // entries not used by the latest call are dropped
 }
 
+TEST(NbSpec, InvalidUtf8IsAnErrorNotACrash) {  // fuzzer find
+  auto d = ParseNbDocuments("kind: Tenant\nname: A\n---\nkind: Tenant\nname: B\nx: \"\x80\"\n", "u.yaml");
+  ASSERT_FALSE(d.ok());
+  d = ParseNbDocuments(std::string("kind: Port\ntenant: A\nswitch: s\nname: p\nmac: \"02:00:00:00:00:01\"\nlabels: {tier: \"\x80") + "eb\"}\n", "u.yaml");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), "u.yaml:1: document 1 (Port p): the document is not valid UTF-8 text");
+}
+
 }  // namespace
 }  // namespace rampart::controller

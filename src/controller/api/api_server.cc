@@ -78,10 +78,13 @@ struct ApiError {
 
 ApiResponse ErrorResponse(const ApiError& e) {
   json j = {{"error", {{"code", e.code}, {"message", e.message}, {"details", e.details}}}};
-  return ApiResponse{e.status, j.dump(2) + "\n", "application/json"};
+  // Messages may quote what the user sent: replace invalid UTF-8 rather than throw.
+  return ApiResponse{e.status, j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json"};
 }
 
-ApiResponse JsonResponse(int status, const json& j) { return ApiResponse{status, j.dump(2) + "\n", "application/json"}; }
+ApiResponse JsonResponse(int status, const json& j) {
+  return ApiResponse{status, j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json"};
+}
 
 ApiError StoreError(const absl::Status& st) {
   return ApiError{503, "unavailable", absl::StrCat("store unavailable: ", st.message()), {}};

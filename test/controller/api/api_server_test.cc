@@ -427,6 +427,9 @@ TEST(ApiConflicts, AConcurrentWriterMakesTheApplyRetryOnceThenFail) {
     ApiRequest r{"POST", "/v1/apply", {}, std::string("Bearer ") + kAdmin, {{"t.yaml", text}}};
     return server.Handle(r);
   };
+  // Bytes that are not UTF-8 in a document (and so in the error message) give a 400, not a crash.
+  ApiResponse bad = apply("kind: Tenant\nname: A\n\x80\xff: 1\n");
+  EXPECT_EQ(bad.status, 400) << bad.body;
   st.conflicts = 1;  // one concurrent write: re-read, re-check, commit
   ApiResponse r = apply("kind: Tenant\nname: A\n");
   EXPECT_EQ(r.status, 200) << r.body;
