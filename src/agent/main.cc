@@ -157,6 +157,9 @@ int RunController(const rampart::agent::RecordsAgentOptions& o, rampart::stream:
   };
   auto st = client.Start([&](const rampart::records::Delta& d) {
     std::lock_guard<std::mutex> l(mu);
+    // Asked to stop: apply nothing more and ack nothing (the controller resends it on the next
+    // connection), so an agent being stopped never changes the switch or rampart-fwd.
+    if (g_stop) return;
     held.Apply(d);
     apply_and_ack();
   });
