@@ -460,6 +460,11 @@ class Parser {
               const std::string& n) {
     if (!names_[what].insert({t, n}).second)
       Fail(c, doc["name"], "name", absl::StrCat(what, " '", n, "' is defined twice in tenant '", t, "'"));
+    // Switches and routers are both logical datapaths: one namespace per tenant.
+    const std::string other = what == "switch" ? "router" : what == "router" ? "switch" : "";
+    if (!other.empty() && names_[other].count({t, n}))
+      Fail(c, doc["name"], "name", absl::StrCat("a ", other, " named '", n, "' already exists in tenant '", t,
+                                                "' (switches and routers share one namespace)"));
   }
 
   std::string Default(const DocCtx& c, const YAML::Node& root) {

@@ -92,6 +92,10 @@ TEST(NbSpec, ReferenceErrors) {
             "t.yaml:38: document 7 (Port vm2): ips[0]: 198.18.2.5 is outside switch 'ls1' (198.18.1.0/24)");
   EXPECT_EQ(Err("---\nkind: Port\ntenant: A\nswitch: ls1\nname: vm1\nmac: \"02:00:00:00:01:09\"\n"),
             "t.yaml:36: document 7 (Port vm1): name: port 'vm1' is defined twice in tenant 'A'");
+  // Switches and routers are both datapaths: one namespace per tenant.
+  EXPECT_EQ(Err("---\nkind: LogicalRouter\ntenant: A\nname: ls1\n"),
+            "t.yaml:35: document 7 (LogicalRouter ls1): name: a switch named 'ls1' already exists in tenant 'A' "
+            "(switches and routers share one namespace)");
   EXPECT_EQ(Err("---\nkind: Firewall\ntenant: A\nname: fw\nplacement: {inline: {switch: ls1, router: r9}}\n"),
             "t.yaml:36: document 7 (Firewall fw): placement.inline.router: unknown LogicalRouter 'r9' in tenant 'A'");
   EXPECT_EQ(Err("---\nkind: VnicPolicy\ntenant: A\nname: v\napplied_to: [vm1, vm8]\n"),
