@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "policy/policy_parser.h"
+#include "policy/rule_line.h"
 #include "yaml-cpp/yaml.h"
 
 namespace rampart::controller {
@@ -147,58 +148,6 @@ uint64_t Fnv(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
   return h;
-}
-
-std::string RuleActionName(Action a) {
-  switch (a) {
-    case Action::kAllow: return "allow";
-    case Action::kDrop: return "drop";
-    case Action::kReject: return "reject";
-    default: return "redirect";
-  }
-}
-
-std::string PortsText(const std::vector<PortRange>& v) {
-  std::vector<std::string> s;
-  for (const auto& r : v) s.push_back(r.lo == r.hi ? std::to_string(r.lo) : absl::StrCat(r.lo, "-", r.hi));
-  return absl::StrJoin(s, ",");
-}
-
-std::string SideText(const AddressSpec& a) {
-  if (a.IsAny()) return "any";
-  std::vector<std::string> s;
-  for (const auto& p : a.prefixes) s.push_back(p.ToString());
-  for (const auto& g : a.groups) s.push_back("group:" + g);
-  return absl::StrJoin(s, ",");
-}
-
-// Canonical one-line text of a validated rule (what `rampartctl compile` prints).
-std::string RuleText(const Rule& r) {
-  std::string dir = r.direction_mask == 3 ? "any" : (r.direction_mask == 1 ? "from-vm" : "to-vm");
-  std::string out = absl::StrCat("dir=", dir);
-  if (r.family) absl::StrAppend(&out, " family=ipv", r.family);
-  std::string proto = "any";
-  if (r.proto) {
-    switch (*r.proto) {
-      case 1: proto = "icmp"; break;
-      case 6: proto = "tcp"; break;
-      case 17: proto = "udp"; break;
-      case 58: proto = "icmpv6"; break;
-      default: proto = std::to_string(*r.proto);
-    }
-  }
-  absl::StrAppend(&out, " proto=", proto);
-  absl::StrAppend(&out, " src=", SideText(r.src), " dst=", SideText(r.dst));
-  if (!r.sports.empty()) absl::StrAppend(&out, " sport=", PortsText(r.sports));
-  if (!r.dports.empty()) absl::StrAppend(&out, " dport=", PortsText(r.dports));
-  if (r.icmp_type) absl::StrAppend(&out, " icmp_type=", *r.icmp_type);
-  if (r.icmp_code) absl::StrAppend(&out, " icmp_code=", *r.icmp_code);
-  absl::StrAppend(&out, " action=", RuleActionName(r.action));
-  if (r.action == Action::kRedirect) absl::StrAppend(&out, ":", r.redirect_service);
-  if (r.log) absl::StrAppend(&out, " log");
-  if (r.stateless) absl::StrAppend(&out, " stateless");
-  if (!r.name.empty()) absl::StrAppend(&out, " name=", r.name);
-  return out;
 }
 
 // A document's rules parsed alone (group references not resolved), per rule its groups by side.
@@ -658,7 +607,7 @@ class Parser {
       throw SpecError{absl::StrCat(Where(c, line), ": ", rest)};
     }
     for (const Rule& r : pol->rules) {
-      NbRule nr{r.id, r.priority, RuleText(r), {}};
+      NbRule nr{r.id, r.priority, policy::RuleLine(r), {}};  // canonical one-line form
       std::set<std::string> gs(r.src.groups.begin(), r.src.groups.end());
       gs.insert(r.dst.groups.begin(), r.dst.groups.end());
       nr.groups.assign(gs.begin(), gs.end());

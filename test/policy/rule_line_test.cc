@@ -169,7 +169,7 @@ TEST(RuleLine, PolicyErrorsNameTheRule) {
 }
 
 #ifdef RAMPART_RULE_LINE_VS_CONTROLLER
-// Every field through the controller's own printer (nb_spec.cc RuleText): its text parses, and
+// Every field through the controller's output (nb_spec.cc prints with RuleLine): its text parses, and
 // prints back identically; the parsed rule equals the one the policy parser reads from the
 // same YAML rule.
 TEST(RuleLine, ReadsWhatTheControllerPrints) {
