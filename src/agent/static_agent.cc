@@ -1,9 +1,5 @@
 #include "agent/static_agent.h"
 
-#include <net/if.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <map>
 #include <set>
 #include <vector>
@@ -11,36 +7,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/host_pipeline.h"
+#include "agent/host_switch.h"
 #include "fwd/fei_server.h"
 #include "ovs/openflow_transport.h"
 #include "ovs/ovsdb_vswitch.h"
 
-extern char** environ;
-
 namespace rampart::agent {
 
 using nlohmann::json;
-
-namespace {
-
-// Runs a command (argv form, no shell) and returns its exit status.
-absl::Status Run(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot run ", argv[0]));
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat("'", absl::StrJoin(argv, " "), "' failed"));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<StaticAgent>> StaticAgent::Connect(const StaticAgentOptions& options) {
   std::unique_ptr<StaticAgent> a(new StaticAgent());
@@ -69,20 +43,7 @@ StaticAgent::~StaticAgent() {
 absl::Status StaticAgent::EnsureFirewallVeth(const StaticConfig& c) {
   std::string ovs_end = c.firewall_port;
   std::string fwd_end = options_.fwd_interface.empty() ? ovs_end + "-fwd" : options_.fwd_interface;
-  if (if_nametoindex(ovs_end.c_str()) == 0) {
-    // The one link the agent makes itself: a veth pair, rampart-fwd's port.
-    if (auto st = Run({"ip", "link", "add", ovs_end, "type", "veth", "peer", "name", fwd_end}); !st.ok()) return st;
-  }
-  for (const auto& dev : {ovs_end, fwd_end}) {
-    if (auto st = Run({"ip", "link", "set", dev, "mtu", "9000", "up"}); !st.ok()) return st;
-  }
-  ovs::VswitchDb db(*ovsdb_);
-  ovs::PortSpec spec;
-  spec.bridge = c.bridge;
-  spec.name = ovs_end;
-  spec.interface_external_ids = {{"rampart-role", "firewall"}};
-  auto uuid = db.EnsurePort(spec);
-  return uuid.ok() ? absl::OkStatus() : uuid.status();
+  return agent::EnsureFirewallVeth(*ovsdb_, c.bridge, ovs_end, fwd_end);
 }
 
 absl::Status StaticAgent::ConfigureFwd(const StaticConfig& c, ApplyReport* report) {
