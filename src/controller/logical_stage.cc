@@ -93,17 +93,31 @@ HostView BuildHostView(const nlog::Engine& engine, const std::string& host) {
     if (Str(r[2]) == host) inst[{Str(r[0]), Str(r[1])}].slices.push_back(Str(r[3]));
   for (const auto& r : ScanOrEmpty(engine, "FwPortBinding"))
     if (Str(r[3]) == host) inst[{Str(r[0]), Str(r[1])}].ports.push_back(Str(r[2]));
-  for (const auto& r : ScanOrEmpty(engine, "FwRuleSpan"))
-    if (Str(r[5]) == host)
-      inst[{Str(r[0]), Str(r[1])}].rules.push_back({{r[3].AsInt(), r[2].AsInt()}, Str(r[4])});
-  for (const auto& r : ScanOrEmpty(engine, "FwGroupSpan"))
-    if (Str(r[4]) == host) inst[{Str(r[0]), Str(r[1])}].group_addrs.push_back({Str(r[2]), Str(r[3])});
+  // An instance's rules and group addresses go to every host of the instance (the span of
+  // FwInstance), as the physical stage sends them.
+  for (const auto& r : ScanOrEmpty(engine, "InstRule")) {
+    auto it = inst.find({Str(r[0]), Str(r[1])});
+    if (it != inst.end()) it->second.rules.push_back({{r[3].AsInt(), r[2].AsInt()}, Str(r[4])});
+  }
+  for (const auto& r : ScanOrEmpty(engine, "InstGroupAddr")) {
+    auto it = inst.find({Str(r[0]), Str(r[1])});
+    if (it != inst.end()) it->second.group_addrs.push_back({Str(r[2]), Str(r[3])});
+  }
   for (auto& [k, i] : inst) {
     std::sort(i.slices.begin(), i.slices.end());
     std::sort(i.ports.begin(), i.ports.end());
     std::sort(i.rules.begin(), i.rules.end());
     std::sort(i.group_addrs.begin(), i.group_addrs.end());
     v.instances.push_back(std::move(i));
+  }
+  // Flows: the logical flows of every datapath this host runs (DpHost), and the host-specific
+  // PFlow rows.
+  std::set<std::pair<std::string, std::string>> dps;
+  for (const auto& r : ScanOrEmpty(engine, "DpHost"))
+    if (Str(r[2]) == host) dps.insert({Str(r[0]), Str(r[1])});
+  for (const auto& r : ScanOrEmpty(engine, "LFlow")) {
+    if (!dps.count({Str(r[0]), Str(r[1])})) continue;
+    v.flows.push_back({Str(r[0]), Str(r[1]), Str(r[2]), r[3].AsInt(), Str(r[4]), Str(r[5])});
   }
   for (const auto& r : ScanOrEmpty(engine, "PFlow")) {
     if (Str(r[1]) != host) continue;

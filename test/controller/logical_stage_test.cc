@@ -86,7 +86,33 @@ std::set<std::string> Text(const std::vector<Row>& rows) {
   }
   return out;
 }
-std::set<std::string> Text(const LogicalStage& s, const char* t) { return Text(Scan(s, t)); }
+
+// What hosts receive, in the shape of a per-host table: the program keeps flows per datapath and
+// rules per instance, and the physical stage joins them with their hosts. Spanned() does that join
+// here (independently of the physical stage): "PFlow" = PFlow + LFlow x DpHost (t, host, dp, ...),
+// "FwRuleSpan" = InstRule x FwInstance (t, inst, rule, priority, text, host), "FwGroupSpan" =
+// InstGroupAddr x FwInstance (t, inst, grp, prefix, host); any other table as it is.
+std::vector<Row> Spanned(const LogicalStage& s, const std::string& t) {
+  if (t == "PFlow") {
+    std::vector<Row> out = Scan(s, "PFlow");
+    for (const Row& dh : Scan(s, "DpHost"))
+      for (const Row& f : Scan(s, "LFlow"))
+        if (f[0] == dh[0] && f[1] == dh[1]) out.push_back({f[0], dh[2], f[1], f[2], f[3], f[4], f[5]});
+    return out;
+  }
+  if (t == "FwRuleSpan" || t == "FwGroupSpan") {
+    std::vector<Row> out;
+    for (const Row& i : Scan(s, "FwInstance"))
+      for (Row r : Scan(s, t == "FwRuleSpan" ? "InstRule" : "InstGroupAddr"))
+        if (r[0] == i[0] && r[1] == i[1]) {
+          r.push_back(i[3]);
+          out.push_back(std::move(r));
+        }
+    return out;
+  }
+  return Scan(s, t.c_str());
+}
+std::set<std::string> Text(const LogicalStage& s, const char* t) { return Text(Spanned(s, t)); }
 
 const std::map<std::string, std::string> kSpread = {{"vm1", "h1"}, {"vm2", "h2"}, {"vm3", "h1"}, {"vm4", "h2"}};
 
@@ -112,7 +138,7 @@ TEST(LogicalStage, VnicPolicyReachesExactlyTheHostsOfItsVms) {
   EXPECT_EQ(Text(*st, "FwInstance"), (std::set<std::string>{"A|vp|vnic|h2|drop"}));
   EXPECT_EQ(Text(*st, "FwSlice"), (std::set<std::string>{"A|vp|h2|vm2"}));
   std::set<std::string> hosts;
-  for (const auto& r : Scan(*st, "FwRuleSpan")) hosts.insert(r[5].ToString());
+  for (const auto& r : Spanned(*st, "FwRuleSpan")) hosts.insert(r[5].ToString());
   EXPECT_EQ(hosts, (std::set<std::string>{"h2"}));
   // Selector form: vm1 carries app=web.
   auto st2 = Stage();
@@ -129,7 +155,7 @@ TEST(LogicalStage, OverlappingTenantAddressSpacesStaySeparate) {
   auto spec = Parse(Hosts(4) + Topology("A", kSpread) + AttachedFw("A") +
                     Topology("B", {{"vm1", "h3"}, {"vm2", "h3"}, {"vm3", "h4"}, {"vm4", "h4"}}) + Router("B"));
   ASSERT_TRUE(st->SetSpec(spec).ok());
-  for (const auto& r : Scan(*st, "PFlow")) {
+  for (const auto& r : Spanned(*st, "PFlow")) {
     std::string t = r[0].ToString(), h = r[1].ToString();
     if (t == "A") {
       EXPECT_TRUE(h == "h1" || h == "h2") << RowToString(r);
@@ -175,7 +201,7 @@ TEST(LogicalStage, InlineFirewallGetsBothSides) {
   // ... and each ls2 VM's host steers routed frames for it into the router side before delivery,
   // for its local VMs only.
   int steers = 0;
-  for (const auto& r : Scan(*st, "PFlow")) {
+  for (const auto& r : Spanned(*st, "PFlow")) {
     if (r[2].ToString() != "ls2" || r[3].ToString() != "ls_out_deliver") continue;
     if (r[6].ToString() != "steer(firewall:fi:router)") continue;
     ++steers;
@@ -183,7 +209,7 @@ TEST(LogicalStage, InlineFirewallGetsBothSides) {
     EXPECT_NE(r[5].ToString().find("!from_firewall"), std::string::npos);
   }
   int local_ls2_ports = 0;
-  for (const auto& r : Scan(*st, "PFlow")) {
+  for (const auto& r : Spanned(*st, "PFlow")) {
     if (r[2].ToString() == "ls2" && r[3].ToString() == "ls_out_deliver" && r[4].AsInt() == 100 &&
         r[6].ToString().rfind("output(vm", 0) == 0) ++local_ls2_ports;
   }
@@ -271,12 +297,27 @@ TEST(LogicalStage, MovedVmMovesItsRecordsSpan) {
   ASSERT_TRUE(st->SetSpec(Parse(Hosts(3) + Topology("A", before) + rest)).ok());
   std::map<std::string, std::set<std::string>> on_h1;
   for (const char* t : kFwTables)
-    for (const auto& r : Scan(*st, t))
+    for (const auto& r : Spanned(*st, t))
       if (r[HostCol(t)].ToString() == "h1") on_h1[t].insert(RowToString(r));
   ASSERT_FALSE(on_h1["FwRuleSpan"].empty());
   auto d = st->SetSpec(Parse(Hosts(3) + Topology("A", after) + rest));
   ASSERT_TRUE(d.ok()) << d.status();
   for (const char* t : kFwTables) {
+    if (std::string(t) == "FwRuleSpan" || std::string(t) == "FwGroupSpan") {
+      // Held per instance (the delta has no rule rows: the rules did not change); what h3 now
+      // receives is exactly what h1 received, and h1 receives none.
+      std::set<std::string> now_h1, now_h3_as_h1;
+      for (Row r : Spanned(*st, t)) {
+        if (r[HostCol(t)].ToString() == "h1") now_h1.insert(RowToString(r));
+        if (r[HostCol(t)].ToString() != "h3") continue;
+        r[HostCol(t)] = nlog::Value::String("h1");
+        now_h3_as_h1.insert(RowToString(r));
+      }
+      EXPECT_TRUE(now_h1.empty()) << t;
+      EXPECT_EQ(now_h3_as_h1, on_h1[t]) << t << ": h3 gains the same records";
+      EXPECT_EQ(d->tables.count(t == std::string("FwRuleSpan") ? "InstRule" : "InstGroupAddr"), 0u) << t;
+      continue;
+    }
     auto it = d->tables.find(t);
     std::set<std::string> deleted, inserted_as_h1;
     if (it != d->tables.end()) {
@@ -297,7 +338,7 @@ TEST(LogicalStage, MovedVmMovesItsRecordsSpan) {
   auto pd = d->tables.at("PFlow");
   for (const auto& r : pd.inserted) EXPECT_NE(r[1].ToString(), "h1");
   EXPECT_TRUE(Text(*st, "PFlow").count("A|h2|ls1|ls_out_deliver|100|outport==vm1|output(tunnel:h3)"));
-  for (const auto& r : Scan(*st, "PFlow")) EXPECT_NE(r[1].ToString(), "h1");
+  for (const auto& r : Spanned(*st, "PFlow")) EXPECT_NE(r[1].ToString(), "h1");
 }
 
 TEST(LogicalStage, UnchangedReapplyIsEmptyDelta) {
@@ -313,8 +354,8 @@ TEST(LogicalStage, UnchangedReapplyIsEmptyDelta) {
 
 std::map<std::string, std::vector<Row>> AllOutputs(const LogicalStage& st) {
   std::map<std::string, std::vector<Row>> out;
-  for (const char* t : {"Member", "GroupAddr", "DpHost", "FwInstance", "FwSlice", "FwPortBinding", "FwRuleSpan",
-                        "FwGroupSpan", "VnicConflict", "RouterPolicy", "LFlow", "PFlow"})
+  for (const char* t : {"Member", "GroupAddr", "DpHost", "FwInstance", "FwSlice", "FwPortBinding", "InstRule",
+                        "InstGroupAddr", "VnicConflict", "RouterPolicy", "LFlow", "PFlow"})
     out[t] = Scan(st, t);
   return out;
 }

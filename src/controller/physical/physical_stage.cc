@@ -9,8 +9,18 @@
 //      slices; numbers are acquired/released in allocators whose frees are deferred to the end
 //      of the batch (so a thing removed and re-added in one batch keeps its number);
 //   3. the allocation changes go to the store in one Txn; on any error the undo log runs;
-//   4. infallible part: the 1:1 rows (Flow, FwRule, FwGroup, FwPort) straight from the delta;
-//   5. per-host deltas from the touched rows, each with the host's next revision.
+//   4. infallible part: the 1:1 rows (host-specific Flow rows from PFlow, FwPort) straight from
+//      the delta;
+//   5. per-host deltas from the touched rows and the fan-out, each with the host's next revision.
+//
+// Fan-out: a datapath's flows (LFlow) and an instance's rules and group addresses (InstRule,
+// InstGroupAddr) are held once, compact, under the datapath / instance, not once per host: a
+// host's share of them is the join with the datapath's hosts (DpHost) / the instance's hosts
+// (FwInstance), done here when a delta or a snapshot is built. The delta of that join is
+// dRows x Hosts_old + Rows_new x dHosts: row changes are fanned out (step 2, first) before the
+// host sets change, and a host joining or leaving a datapath/instance takes the rows as they are
+// after the change. The net change per (host, row) is summed in `fan` (a row and a host both
+// added and removed in one batch cancel out).
 #include "controller/physical/physical_stage.h"
 
 #include <algorithm>
@@ -24,6 +34,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -45,7 +57,7 @@ std::string S(const nlog::Value& v) { return v.ToString(); }
 constexpr const char* kMirrored[] = {"Host", "Router", "RouterPort", "Port", "PortHost", "Firewall", "VnicPolicy"};
 // Output tables whose changes never need the topology mirror refreshed.
 bool IsRuleOnlyTable(const std::string& t) {
-  return t == "FwRuleSpan" || t == "FwGroupSpan" || t == "GroupAddr" || t == "VnicConflict";
+  return t == "InstRule" || t == "InstGroupAddr" || t == "GroupAddr" || t == "VnicConflict";
 }
 
 enum Domain : int { kDp = 0, kPortKey, kTag, kInst, kEport, kDomains };
@@ -172,6 +184,8 @@ struct CRow {
   }
 };
 using HostRows = absl::flat_hash_map<CRow, int>;
+using RowBag = absl::flat_hash_set<CRow>;
+using NamePair = std::pair<std::string, std::string>;
 
 // Process-local string interner for the compact rows (ids are never reused).
 class Interner {
@@ -219,6 +233,12 @@ struct PhysicalStage::State {
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::string> slices;  // (h,t,i,side) -> kind
   std::map<std::tuple<std::string, std::string, std::string>, int> eport_refs;  // (h, t, P)
   std::map<std::tuple<std::string, std::string, std::string>, std::set<Record>> slice_rows;  // (h,t,i)
+  std::set<std::tuple<std::string, std::string, std::string>> host_dps;    // (h, t, dp)
+  std::set<std::tuple<std::string, std::string, std::string>> inst_hosts;  // (t, i, h)
+
+  // ---- fan-out rows, held once (node map: the sets stay put while the undo log points at them)
+  absl::node_hash_map<NamePair, RowBag> dp_flows;   // (t, dp) -> Flow rows (from LFlow)
+  absl::node_hash_map<NamePair, RowBag> inst_rows;  // (t, inst) -> FwRule and FwGroup rows
 
   // ---- allocations: per domain, scope -> allocator ("" for the global datapath keys)
   std::map<std::string, Allocator> alloc[kDomains];
@@ -238,6 +258,7 @@ struct PhysicalStage::State {
   std::set<std::tuple<int, std::string, std::string>> pending_free;
   std::set<std::tuple<std::string, std::string, std::string>> dirty_slices;  // (h, t, i)
   std::set<std::pair<std::string, std::string>> dirty_vm;                    // (t, P)
+  absl::flat_hash_map<std::string, absl::flat_hash_map<CRow, int>> fan;     // host -> row -> net change
   PhysicalOptions opt;
 
   // ================================================================= primitives (with undo)
@@ -451,7 +472,11 @@ struct PhysicalStage::State {
     auto dk = std::make_pair(t, dp);
     if (d < 0 && !dp_hosts.count({t, dp, h})) return absl::OkStatus();
     if (d > 0 && dp_hosts.count({t, dp, h})) return absl::OkStatus();
-    if (d < 0) SetErase(dp_hosts, std::make_tuple(t, dp, h));
+    if (d < 0) {
+      SetErase(dp_hosts, std::make_tuple(t, dp, h));
+      SetErase(host_dps, std::make_tuple(h, t, dp));
+    }
+    FanBag(dp_flows, dk, h, d);
     // Peers: every other host of the datapath.
     for (auto it = dp_hosts.lower_bound({t, dp, ""});
          it != dp_hosts.end() && std::get<0>(*it) == t && std::get<1>(*it) == dp; ++it) {
@@ -460,7 +485,10 @@ struct PhysicalStage::State {
       PeerRef(h, x, d);
       PeerRef(x, h, d);
     }
-    if (d > 0) SetInsert(dp_hosts, std::make_tuple(t, dp, h));
+    if (d > 0) {
+      SetInsert(dp_hosts, std::make_tuple(t, dp, h));
+      SetInsert(host_dps, std::make_tuple(h, t, dp));
+    }
     std::string scope = J({t, dp});
     int now = Bump(dp_refs, dk, d);
     uint32_t key;
@@ -641,6 +669,33 @@ struct PhysicalStage::State {
     pending_free.clear();
     dirty_slices.clear();
     dirty_vm.clear();
+    fan.clear();
+  }
+
+  // ================================================================= fan-out
+
+  void Fan(const std::string& h, const CRow& r, int d) {
+    auto& m = fan[h];
+    auto [it, fresh] = m.try_emplace(r, d);
+    if (!fresh && (it->second += d) == 0) m.erase(it);
+  }
+  // Every row of `bag` to (d=+1) or from (d=-1) host h.
+  void FanBag(const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key, const std::string& h, int d) {
+    auto it = bags.find(key);
+    if (it == bags.end()) return;
+    for (const CRow& r : it->second) Fan(h, r, d);
+  }
+  // A row of a datapath / instance appears (d=+1) or goes (d=-1): to every current host of it.
+  // `hosts` is dp_hosts ((t, dp, h)) or inst_hosts ((t, i, h)).
+  void RowChange(absl::node_hash_map<NamePair, RowBag>& bags,
+                 const std::set<std::tuple<std::string, std::string, std::string>>& hosts, const NamePair& key,
+                 const CRow& r, int d) {
+    RowBag& bag = bags[key];
+    if (d > 0 ? !SetInsert(bag, r) : !SetErase(bag, r)) return;
+    for (auto it = hosts.lower_bound({key.first, key.second, ""});
+         it != hosts.end() && std::get<0>(*it) == key.first && std::get<1>(*it) == key.second; ++it) {
+      Fan(std::get<2>(*it), r, d);
+    }
   }
 };
 
@@ -745,6 +800,26 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   };
 
   // ---- 2. fallible part
+  // Fan-out rows first, against the datapaths' and instances' hosts as they were (see the top).
+  auto compact = [&](uint32_t table_id, const Row& r) {
+    CRow c;
+    c.v.fill(kNone);
+    c.v[0] = table_id;
+    for (size_t col = 0; col < r.size() && col < kMaxCols; ++col) c.v[col + 1] = s.strings.Id(r[col]);
+    return c;
+  };
+  auto fan_table = [&](const char* table, const char* record_table, absl::node_hash_map<NamePair, RowBag>& bags,
+                       const std::set<std::tuple<std::string, std::string, std::string>>& hosts) {
+    const nlog::TableDelta* td = out_rows(table);
+    if (!td) return;
+    const uint32_t table_id = s.strings.Id(std::string(record_table));
+    for (const Row& r : td->deleted) s.RowChange(bags, hosts, {S(r[0]), S(r[1])}, compact(table_id, r), -1);
+    for (const Row& r : td->inserted) s.RowChange(bags, hosts, {S(r[0]), S(r[1])}, compact(table_id, r), +1);
+  };
+  fan_table("LFlow", "Flow", s.dp_flows, s.dp_hosts);
+  fan_table("InstRule", "FwRule", s.inst_rows, s.inst_hosts);
+  fan_table("InstGroupAddr", "FwGroup", s.inst_rows, s.inst_hosts);
+
   // Hosts.
   for (const Row& r : in["Host"].first) {
     s.SetUnderlay(S(r[0]), std::nullopt);
@@ -863,6 +938,8 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
       s.AddRow(h, Record{"Instance", {t, i, it->second.first, it->second.second, std::to_string(n)}}, -1);
       s.Release(kInst, h, J({t, i}));
       s.MapSet(s.inst, k, std::optional<std::pair<std::string, std::string>>());
+      s.SetErase(s.inst_hosts, std::make_tuple(t, i, h));
+      s.FanBag(s.inst_rows, {t, i}, h, -1);
     }
     for (const Row& r : id->inserted) {
       const std::string t = S(r[0]), i = S(r[1]), kind = S(r[2]), h = S(r[3]), def = S(r[4]);
@@ -872,6 +949,8 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
       if (!n.ok()) return fail(n.status());
       s.AddRow(h, Record{"Instance", {t, i, kind, def, std::to_string(*n)}}, +1);
       s.MapSet(s.inst, k, std::optional<std::pair<std::string, std::string>>(std::make_pair(kind, def)));
+      s.SetInsert(s.inst_hosts, std::make_tuple(t, i, h));
+      s.FanBag(s.inst_rows, {t, i}, h, +1);
     }
   }
   if (sd) {
@@ -960,9 +1039,15 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
     }
   };
   direct("PFlow", "Flow", 1);
-  direct("FwRuleSpan", "FwRule", 5);
-  direct("FwGroupSpan", "FwGroup", 4);
   direct("FwPortBinding", "FwPort", 3);
+  // The fan-out's net changes (each (host, row) is held at most once: a row of a datapath or
+  // instance differs from every other by its tenant/datapath/instance columns, and LFlow never
+  // has the host-specific stage of PFlow).
+  for (const auto& [h, m] : s.fan) {
+    if (m.empty()) continue;
+    records::Delta& delta = out[h];
+    for (const auto& [r, n] : m) (n > 0 ? delta.inserts : delta.deletes).push_back(s.FromC(r));
+  }
 
   for (auto it = out.begin(); it != out.end();) {
     records::Delta& d = it->second;
@@ -978,6 +1063,11 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   for (auto it = s.rows.begin(); it != s.rows.end();) {
     it = it->second.empty() ? s.rows.erase(it) : std::next(it);
   }
+  for (auto* bags : {&s.dp_flows, &s.inst_rows}) {
+    for (auto it = bags->begin(); it != bags->end();) {
+      if (it->second.empty()) bags->erase(it++); else ++it;
+    }
+  }
   for (auto& domain : s.alloc) {
     for (auto it = domain.begin(); it != domain.end();) {
       it = it->second.by_key.empty() && it->first != "" ? domain.erase(it) : std::next(it);
@@ -992,9 +1082,21 @@ records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
   records::Delta d;
   d.snapshot = true;
   if (auto it = state_->revision.find(host); it != state_->revision.end()) d.revision = it->second;
-  if (auto it = state_->rows.find(host); it != state_->rows.end()) {
+  const State& s = *state_;
+  if (auto it = s.rows.find(host); it != s.rows.end()) {
     d.inserts.reserve(it->second.size());
-    for (const auto& [r, n] : it->second) d.inserts.push_back(state_->FromC(r));
+    for (const auto& [r, n] : it->second) d.inserts.push_back(s.FromC(r));
+  }
+  auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
+    auto it = bags.find(key);
+    if (it == bags.end()) return;
+    for (const CRow& r : it->second) d.inserts.push_back(s.FromC(r));
+  };
+  for (auto it = s.host_dps.lower_bound({host, "", ""}); it != s.host_dps.end() && std::get<0>(*it) == host; ++it) {
+    add_bag(s.dp_flows, {std::get<1>(*it), std::get<2>(*it)});
+  }
+  for (auto it = s.inst.lower_bound({host, "", ""}); it != s.inst.end() && std::get<0>(it->first) == host; ++it) {
+    add_bag(s.inst_rows, {std::get<1>(it->first), std::get<2>(it->first)});
   }
   rs.Apply(d);
   return rs;
@@ -1023,8 +1125,15 @@ PhysicalStage::AllocationCounts PhysicalStage::Allocations() const {
 }
 
 size_t PhysicalStage::RowCount() const {
+  const State& s = *state_;
   size_t n = 0;
-  for (const auto& [h, rows] : state_->rows) n += rows.size();
+  for (const auto& [h, rows] : s.rows) n += rows.size();
+  auto bag_size = [](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) -> size_t {
+    auto it = bags.find(key);
+    return it == bags.end() ? 0 : it->second.size();
+  };
+  for (const auto& [h, t, dp] : s.host_dps) n += bag_size(s.dp_flows, {t, dp});
+  for (const auto& [k, v] : s.inst) n += bag_size(s.inst_rows, {std::get<1>(k), std::get<2>(k)});
   return n;
 }
 
