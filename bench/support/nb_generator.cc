@@ -12,6 +12,15 @@
 namespace rampart::bench {
 namespace {
 
+// The MAC ParseNbSpec gives a router port (nb_spec.cc derives it; the YAML has no field for it),
+// so that a generated spec equals the spec parsed back from its YAML, and OVN's router ports get
+// distinct MACs too: 02:52 + FNV-1a("tenant/router/switch").
+uint64_t RouterPortMac(const std::string& tenant, const std::string& router, const std::string& sw) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : tenant + "/" + router + "/" + sw) h = (h ^ ch) * 1099511628211ull;
+  return 0x025200000000ull | (h & 0xffffffffull);
+}
+
 using controller::NbAddressGroup;
 using controller::NbFirewall;
 using controller::NbHost;
@@ -226,7 +235,7 @@ NbSpec GenerateNbSpec(const GeneratorOptions& o) {
       sw_names.push_back(sw.name);
       ctx.cidrs.push_back(sw.cidr);
       spec.switches.push_back(sw);
-      router.ports.push_back({sw.name, Ip::V4(base + 1), 0});
+      router.ports.push_back({sw.name, Ip::V4(base + 1), RouterPortMac(t, router.name, sw.name)});
       router.policy_routes.push_back(
           {1000 - s, sw.cidr, *Prefix::Parse("0.0.0.0/0"), "firewall", "fw"});
     }
