@@ -6,7 +6,8 @@
 #                       [--bench PATH/rampart-bench] [--out RESULT.json]
 #
 # 1. `rampart-bench logical` generates the topology, measures Rampart's logical stage (full
-#    compute, memory, single changes) and writes the same topology as OVN_Northbound transact
+#    compute, memory; the controller's whole path with the physical stage; single changes through
+#    the controller's per-object path) and writes the same topology as OVN_Northbound transact
 #    requests (full + add-rule, move-port, add-port).
 # 2. In a temp dir, without systemd: ovsdb-server for NB and for SB (databases created with
 #    ovsdb-tool from Debian's ovn-central schemas, unix sockets only), ovn-northd between them.
@@ -66,11 +67,12 @@ export OVS_RUNDIR=$tmp OVS_LOGDIR=$tmp OVS_DBDIR=$tmp OVN_RUNDIR=$tmp OVN_LOGDIR
 rss() { awk -v k="$2:" '$1 == k { print $2 * 1024 }' "/proc/$1/status"; }
 now() { date +%s.%N; }
 
-echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(awk '/MemAvailable/ {printf "%.1f GiB available", $2/1048576}' /proc/meminfo)" >&2
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== machine: $(nproc) cores, load $load_before, $(awk '/MemAvailable/ {printf "%.1f GiB available", $2/1048576}' /proc/meminfo)" >&2
 echo "== rampart-bench logical --hosts $hosts --ports $ports --tenants $tenants --rules $rules --seed $seed" >&2
 "$bench" logical --hosts "$hosts" --ports "$ports" --tenants "$tenants" --rules "$rules" --seed "$seed" \
   --reps "$reps" --json --ovn-out "$tmp/nb.json" > "$tmp/rampart.json"
-load_after_rampart=$(cut -d' ' -f1 /proc/loadavg)
+load_after_rampart=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== OVN: ovsdb-server NB + SB, ovn-northd in $tmp" >&2
 ovsdb-tool create "$tmp/nb.db" "$schemas/ovn-nb.ovsschema"
@@ -137,5 +139,5 @@ northd_json=$(cat <<JSON
  "logical_flows": $lflows, "acls": $acls}
 JSON
 )
-machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load after rampart $load_after_rampart, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load before $load_before, after rampart $load_after_rampart, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$here/compare.py" "$tmp/rampart.json" "$northd_json" "$machine" "${out:-}"
