@@ -14,6 +14,9 @@
 //   memory            controller RSS (this process; before the controller started and after
 //                     convergence), the agents' process RSS per agent, and the record memory of
 //                     the largest and the average agent (rows, estimated heap bytes of its set).
+//                     --keep-shares: the stream server keeps a copy of every host's share (the
+//                     way before the snapshot source; ControllerOptions::stream_keeps_shares),
+//                     to compare the controller's memory of both ways on one binary.
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -85,6 +88,7 @@ struct Options {
   int hosts = 1000, ports = 10000, rules = 50000, tenants = 100, changes = 50;
   uint64_t seed = 1;
   bool json = false;
+  bool keep_shares = false;
   int timeout_s = 600;
 };
 
@@ -104,10 +108,11 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--changes") ok = next(&o->changes);
     else if (a == "--timeout") ok = next(&o->timeout_s);
     else if (a == "--json") o->json = true;
+    else if (a == "--keep-shares") o->keep_shares = true;
     else {
       std::fprintf(stderr,
                    "usage: rampart-bench controller [--hosts N] [--ports N] [--rules N] [--tenants N] [--changes K] "
-                   "[--timeout S] [--json]\nunknown argument '%s'\n",
+                   "[--timeout S] [--keep-shares] [--json]\nunknown argument '%s'\n",
                    a.c_str());
       return false;
     }
@@ -336,6 +341,7 @@ int Run(int argc, char** argv) {
   controller::ControllerOptions co;
   co.agents = {target};
   co.id = "bench";
+  co.stream_keeps_shares = o.keep_shares;
   co.log = [](const std::string&) {};
   co.on_published = [&](int64_t rev, const std::map<std::string, uint64_t>& p) { tracker.OnPublished(rev, p); };
   co.on_ack = [&](const std::string& h, uint64_t r) { tracker.OnAck(h, r); };
@@ -452,6 +458,7 @@ int Run(int argc, char** argv) {
       {"ports", o.ports},
       {"rules", o.rules},
       {"tenants", o.tenants},
+      {"stream_keeps_shares", o.keep_shares},
       {"objects", objects.size()},
       {"agents_connect_ms", connect_ms},
       {"full", {{"commit_ms", full_commit_ms}, {"published_ms", full_publish_ms}, {"last_ack_ms", full_ack_ms},
@@ -474,13 +481,15 @@ int Run(int argc, char** argv) {
       {"controller_rss_bytes", rss_after},
       {"controller_rss_growth_bytes", rss_after > rss_before ? rss_after - rss_before : 0},
       {"stream", {{"snapshots_sent", cst.stream.snapshots_sent}, {"deltas_sent", cst.stream.deltas_sent},
-                  {"acks", cst.stream.acks}}},
+                  {"acks", cst.stream.acks}, {"source_calls", cst.stream.source_calls},
+                  {"source_refetches", cst.stream.source_refetches}}},
       {"agents", agents},
   };
   if (o.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    std::printf("controller bench: %d hosts, %d ports, %d rules, %zu objects\n", o.hosts, o.ports, o.rules, objects.size());
+    std::printf("controller bench: %d hosts, %d ports, %d rules, %zu objects; stream server %s\n", o.hosts, o.ports,
+                o.rules, objects.size(), o.keep_shares ? "keeps every host's share" : "snapshots from the physical stage");
     std::printf("  agents connected          %8.0f ms\n", connect_ms);
     std::printf("  full convergence          commit %.0f ms; published %.0f ms and last agent ack %.0f ms after commit\n",
                 full_commit_ms, full_publish_ms, full_ack_ms);
@@ -498,6 +507,11 @@ int Run(int argc, char** argv) {
     }
     std::printf("  controller RSS            %8.1f MiB (growth %.1f MiB)\n", rss_after / 1048576.0,
                 (rss_after > rss_before ? rss_after - rss_before : 0) / 1048576.0);
+    std::printf("  stream                    %llu snapshots sent (%llu source calls, %llu asked again), %llu deltas\n",
+                static_cast<unsigned long long>(cst.stream.snapshots_sent),
+                static_cast<unsigned long long>(cst.stream.source_calls),
+                static_cast<unsigned long long>(cst.stream.source_refetches),
+                static_cast<unsigned long long>(cst.stream.deltas_sent));
     if (agents.contains("rss_bytes")) {
       std::printf("  agents process RSS        %8.1f MiB for %d agents (%.0f KiB each)\n",
                   agents["rss_bytes"].get<double>() / 1048576.0, agents["agents"].get<int>(),

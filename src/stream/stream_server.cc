@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
@@ -26,7 +29,8 @@ namespace {
 class Session;
 
 struct HostState {
-  records::RecordSet rows;
+  records::RecordSet rows;  // without a snapshot source only
+  size_t row_count = 0;     // with one: rows of the share (from Publish/Reset)
   uint32_t epoch = 0;
   uint64_t revision = 0;
   // history[i] is the delta to revision history_base + 1 + i.
@@ -46,6 +50,21 @@ struct Action {
   grpc::Status status;
 };
 
+// A snapshot split into messages of kSnapshotChunkRows rows (one message when empty).
+template <typename It>
+std::vector<MsgPtr> SnapshotChunks(It it, It end, uint64_t revision) {
+  std::vector<MsgPtr> out;
+  do {
+    auto m = std::make_shared<::rampart::agent::v1::ControllerMessage>();
+    ::rampart::agent::v1::Snapshot* snap = m->mutable_snapshot();
+    snap->set_revision(revision);
+    for (size_t n = 0; n < kSnapshotChunkRows && it != end; ++n, ++it) ToProto(*it, snap->add_records());
+    snap->set_more(it != end);
+    out.push_back(std::move(m));
+  } while (it != end);
+  return out;
+}
+
 }  // namespace
 
 class StreamServer::Impl {
@@ -57,6 +76,8 @@ class StreamServer::Impl {
 
   uint64_t Publish(const std::string& host, const records::Delta& rows);
   uint64_t Reset(const std::string& host, const records::RecordSet& rows);
+  uint64_t ResetFromSource(const std::string& host, size_t row_count);
+  bool source_mode() const { return static_cast<bool>(options_.snapshot_source); }
   void Drop(const std::string& host, const std::string& redirect_to);
   void SetEpoch(uint32_t e) {
     std::lock_guard<std::mutex> l(mu_);
@@ -81,10 +102,16 @@ class StreamServer::Impl {
     });
   }
   std::optional<records::RecordSet> Share(const std::string& host) const {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = hosts_.find(host);
-    if (it == hosts_.end()) return std::nullopt;
-    return it->second.rows;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = hosts_.find(host);
+      if (it == hosts_.end()) return std::nullopt;
+      if (!source_mode()) return it->second.rows;
+    }
+    records::Delta d = options_.snapshot_source(host);
+    records::RecordSet out;
+    for (records::Record& r : d.inserts) out.Insert(std::move(r));
+    return out;
   }
   std::vector<HostStreamStatus> Status() const;
   StreamServerCounters counters() const {
@@ -109,6 +136,13 @@ class StreamServer::Impl {
   void QueueSnapshotLocked(Session* s, const HostState& h);
   void FinishLocked(Session* s, MsgPtr last, grpc::Status st);
   void TrimHistoryLocked(HostState& h);
+  uint64_t ResetLocked(HostState& h, std::vector<std::pair<Session*, Action>>* actions);
+  // Source mode.
+  void RequestSnapshotLocked(Session* s);
+  void ClearQueueLocked(Session* s);
+  void InstallSnapshotLocked(const std::string& host, uint64_t revision, const std::vector<MsgPtr>& chunks,
+                             std::vector<std::pair<Session*, Action>>* actions);
+  void FetchLoop();
 
   StreamServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
@@ -124,6 +158,14 @@ class StreamServer::Impl {
   std::map<std::string, HostState> hosts_;
   std::set<Session*> sessions_;  // every live session
   StreamServerCounters counters_;
+  // Source mode: hosts whose snapshot a stream waits for (each once), the threads that fetch
+  // them, and how many fetched snapshots are queued on streams or being fetched.
+  std::deque<std::string> fetch_queue_;
+  std::set<std::string> fetch_pending_;
+  std::condition_variable fetch_cv_;
+  std::vector<std::thread> fetchers_;
+  int fetching_ = 0;
+  int snapshots_in_flight_ = 0;
 };
 
 namespace {
@@ -158,6 +200,8 @@ class Session : public grpc::ServerBidiReactor<pb::AgentMessage, pb::ControllerM
   bool registered = false;
   uint64_t sent = 0;          // revision of the last share state queued to this agent
   std::deque<MsgPtr> queue;   // snapshot chunks, a redirect or an error: sent before history
+  bool want_snapshot = false;   // source mode: waits for the host's snapshot from the source
+  bool snapshot_queued = false; // source mode: `queue` holds snapshot chunks (in flight)
   MsgPtr writing;             // in flight
   bool finishing = false;     // finish once `queue` is written
   bool finished = false;      // Finish called
@@ -238,6 +282,9 @@ absl::Status StreamServer::Impl::Start() {
       addresses_.push_back(absl::StrCat(addr.substr(0, colon), ":", *ports[i]));
     }
   }
+  if (source_mode()) {
+    for (int i = 0; i < std::max(1, options_.snapshot_threads); ++i) fetchers_.emplace_back([this] { FetchLoop(); });
+  }
   return absl::OkStatus();
 }
 
@@ -252,7 +299,11 @@ void StreamServer::Impl::Shutdown() {
       actions.emplace_back(s, PumpLocked(s));
     }
   }
+  fetch_cv_.notify_all();
   for (auto& [s, a] : actions) Perform(s, std::move(a));
+  // No source call after Shutdown returns (the source's owner may go away).
+  for (std::thread& t : fetchers_) t.join();
+  fetchers_.clear();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   std::unique_lock<std::mutex> l(mu_);
   sessions_cv_.wait(l, [&] { return sessions_.empty(); });
@@ -379,7 +430,7 @@ void StreamServer::Impl::OnWriteDone(Session* s, bool ok) {
     s->writing.reset();
     if (!ok) {
       // The stream is broken; nothing more can be written.
-      s->queue.clear();
+      ClearQueueLocked(s);
       if (!s->finishing && !s->finished) FinishLocked(s, nullptr, grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
     }
     a = PumpLocked(s);
@@ -389,6 +440,7 @@ void StreamServer::Impl::OnWriteDone(Session* s, bool ok) {
 
 void StreamServer::Impl::OnDone(Session* s) {
   std::lock_guard<std::mutex> l(mu_);
+  ClearQueueLocked(s);
   if (s->registered) {
     auto it = hosts_.find(s->host);
     if (it != hosts_.end()) {
@@ -402,7 +454,7 @@ void StreamServer::Impl::OnDone(Session* s) {
 
 void StreamServer::Impl::FinishLocked(Session* s, MsgPtr last, grpc::Status st) {
   if (s->finishing || s->finished) return;
-  s->queue.clear();
+  ClearQueueLocked(s);
   if (last) s->queue.push_back(std::move(last));
   s->finishing = true;
   s->finish_status = std::move(st);
@@ -419,24 +471,100 @@ HostState& StreamServer::Impl::HostLocked(const std::string& host) {
 }
 
 void StreamServer::Impl::QueueSnapshotLocked(Session* s, const HostState& h) {
-  const auto& rows = h.rows.rows();
-  auto it = rows.begin();
-  do {
-    auto m = std::make_shared<pb::ControllerMessage>();
-    pb::Snapshot* snap = m->mutable_snapshot();
-    snap->set_revision(h.revision);
-    for (size_t n = 0; n < kSnapshotChunkRows && it != rows.end(); ++n, ++it) ToProto(*it, snap->add_records());
-    snap->set_more(it != rows.end());
-    s->queue.push_back(std::move(m));
-  } while (it != rows.end());
+  for (MsgPtr& m : SnapshotChunks(h.rows.rows().begin(), h.rows.rows().end(), h.revision)) s->queue.push_back(std::move(m));
   s->sent = h.revision;
   ++counters_.snapshots_sent;
+}
+
+void StreamServer::Impl::ClearQueueLocked(Session* s) {
+  s->queue.clear();
+  if (s->snapshot_queued) {
+    s->snapshot_queued = false;
+    --snapshots_in_flight_;
+    fetch_cv_.notify_all();
+  }
+}
+
+void StreamServer::Impl::RequestSnapshotLocked(Session* s) {
+  s->want_snapshot = true;
+  if (fetch_pending_.insert(s->host).second) {
+    fetch_queue_.push_back(s->host);
+    fetch_cv_.notify_one();
+  }
+}
+
+void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t revision,
+                                               const std::vector<MsgPtr>& chunks,
+                                               std::vector<std::pair<Session*, Action>>* actions) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return;  // dropped meanwhile: its streams were ended
+  HostState& h = it->second;
+  std::vector<Session*> waiting;
+  for (Session* s : h.sessions) {
+    if (s->want_snapshot && s->registered && !s->finishing && !s->finished) waiting.push_back(s);
+  }
+  if (waiting.empty()) return;
+  if (revision < h.history_base || revision > h.revision) {
+    // Published/Reset past what the history keeps while the source ran: ask again.
+    ++counters_.source_refetches;
+    for (Session* s : waiting) RequestSnapshotLocked(s);
+    return;
+  }
+  for (Session* s : waiting) {
+    s->want_snapshot = false;
+    s->queue.assign(chunks.begin(), chunks.end());
+    s->snapshot_queued = true;
+    ++snapshots_in_flight_;
+    s->sent = revision;
+    ++counters_.snapshots_sent;
+    Action a = PumpLocked(s);
+    if (a.write || a.finish) actions->emplace_back(s, std::move(a));
+  }
+}
+
+void StreamServer::Impl::FetchLoop() {
+  const int limit = std::max(1, options_.max_snapshots_in_flight);
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    fetch_cv_.wait(l, [&] {
+      return shutting_down_ || (!fetch_queue_.empty() && snapshots_in_flight_ + fetching_ < limit);
+    });
+    if (shutting_down_) return;
+    std::string host = std::move(fetch_queue_.front());
+    fetch_queue_.pop_front();
+    fetch_pending_.erase(host);
+    auto it = hosts_.find(host);
+    if (it == hosts_.end()) continue;
+    bool wanted = false;
+    for (Session* s : it->second.sessions) wanted |= s->want_snapshot && !s->finishing && !s->finished;
+    if (!wanted) continue;
+    ++fetching_;
+    ++counters_.source_calls;
+    l.unlock();
+    uint64_t revision;
+    std::vector<MsgPtr> chunks;
+    {
+      records::Delta d = options_.snapshot_source(host);
+      revision = d.revision;
+      chunks = SnapshotChunks(d.inserts.begin(), d.inserts.end(), revision);
+    }
+    std::vector<std::pair<Session*, Action>> actions;
+    l.lock();
+    --fetching_;
+    InstallSnapshotLocked(host, revision, chunks, &actions);
+    fetch_cv_.notify_all();
+    if (!actions.empty()) {
+      l.unlock();
+      for (auto& [s, a] : actions) Perform(s, std::move(a));
+      l.lock();
+    }
+  }
 }
 
 Action StreamServer::Impl::PumpLocked(Session* s) {
   Action a;
   if (s->writing || s->finished) return a;
-  if (s->queue.empty() && !s->finishing && s->registered) {
+  if (s->queue.empty() && !s->finishing && s->registered && !s->want_snapshot) {
     auto it = hosts_.find(s->host);
     if (it != hosts_.end()) {
       const HostState& h = it->second;
@@ -446,6 +574,8 @@ Action StreamServer::Impl::PumpLocked(Session* s) {
           s->queue.push_back(h.history[s->sent - h.history_base]);
           ++s->sent;
           ++counters_.deltas_sent;
+        } else if (source_mode()) {
+          RequestSnapshotLocked(s);  // a snapshot thread queues it and pumps again
         } else {
           QueueSnapshotLocked(s, h);
         }
@@ -456,6 +586,12 @@ Action StreamServer::Impl::PumpLocked(Session* s) {
     a.write = std::move(s->queue.front());
     s->queue.pop_front();
     s->writing = a.write;
+    if (s->queue.empty() && s->snapshot_queued) {
+      // The last chunk is with gRPC now: this stream's snapshot no longer counts as in flight.
+      s->snapshot_queued = false;
+      --snapshots_in_flight_;
+      fetch_cv_.notify_all();
+    }
     return a;
   }
   if (s->finishing) {
@@ -486,7 +622,8 @@ void StreamServer::Impl::PumpHostLocked(HostState& h, std::vector<std::pair<Sess
 void StreamServer::Impl::TrimHistoryLocked(HostState& h) {
   // Deltas holding more rows than half the share cost more to keep (and to replay) than the
   // snapshot that replaces them; a host's first big delta is usually such a case.
-  const size_t max_rows = std::max<size_t>(h.rows.rows().size() / 2, 64);
+  const size_t rows = source_mode() ? h.row_count : h.rows.rows().size();
+  const size_t max_rows = std::max<size_t>(rows / 2, 64);
   while (!h.history.empty() && (h.history.size() > options_.history_deltas || h.history_rows > max_rows)) {
     const pb::Delta& d = h.history.front()->delta();
     h.history_rows -= static_cast<size_t>(d.deletes_size() + d.inserts_size());
@@ -504,14 +641,22 @@ uint64_t StreamServer::Impl::Publish(const std::string& host, const records::Del
     h.published = true;
     auto m = std::make_shared<pb::ControllerMessage>();
     pb::Delta* d = m->mutable_delta();
-    // Only real changes go out, so the agent's set never counts an inconsistency.
-    for (const records::Record& r : rows.deletes) {
-      if (h.rows.Erase(r)) ToProto(r, d->add_deletes());
-    }
-    for (const records::Record& r : rows.inserts) {
-      if (h.rows.rows().count(r) == 0) {
-        ToProto(r, d->add_inserts());
-        h.rows.Insert(r);
+    if (source_mode()) {
+      // The caller's deltas are exact (see snapshot_source): nothing to filter.
+      for (const records::Record& r : rows.deletes) ToProto(r, d->add_deletes());
+      for (const records::Record& r : rows.inserts) ToProto(r, d->add_inserts());
+      h.row_count -= std::min(h.row_count, rows.deletes.size());
+      h.row_count += rows.inserts.size();
+    } else {
+      // Only real changes go out, so the agent's set never counts an inconsistency.
+      for (const records::Record& r : rows.deletes) {
+        if (h.rows.Erase(r)) ToProto(r, d->add_deletes());
+      }
+      for (const records::Record& r : rows.inserts) {
+        if (h.rows.rows().count(r) == 0) {
+          ToProto(r, d->add_inserts());
+          h.rows.Insert(r);
+        }
       }
     }
     if (d->deletes_size() == 0 && d->inserts_size() == 0) {
@@ -532,26 +677,51 @@ uint64_t StreamServer::Impl::Publish(const std::string& host, const records::Del
   return revision;
 }
 
+uint64_t StreamServer::Impl::ResetLocked(HostState& h, std::vector<std::pair<Session*, Action>>* actions) {
+  h.published = true;
+  if (h.epoch != epoch_ && epoch_ > h.epoch) {
+    h.epoch = epoch_;
+    h.revision = MakeRevision(epoch_, 1);
+  } else {
+    h.revision += 1;
+  }
+  h.history.clear();
+  h.history_rows = 0;
+  h.history_base = h.revision;
+  PumpHostLocked(h, actions);
+  return h.revision;
+}
+
 uint64_t StreamServer::Impl::Reset(const std::string& host, const records::RecordSet& rows) {
   std::vector<std::pair<Session*, Action>> actions;
   uint64_t revision;
   {
     std::lock_guard<std::mutex> l(mu_);
     HostState& h = HostLocked(host);
-    h.published = true;
-    h.rows = records::RecordSet();
-    for (const records::Record& r : rows.rows()) h.rows.Insert(r);
-    if (h.epoch != epoch_ && epoch_ > h.epoch) {
-      h.epoch = epoch_;
-      h.revision = MakeRevision(epoch_, 1);
+    if (source_mode()) {
+      h.row_count = rows.rows().size();
     } else {
-      h.revision += 1;
+      h.rows = records::RecordSet();
+      for (const records::Record& r : rows.rows()) h.rows.Insert(r);
     }
-    h.history.clear();
-    h.history_rows = 0;
-    h.history_base = h.revision;
-    PumpHostLocked(h, &actions);
-    revision = h.revision;
+    revision = ResetLocked(h, &actions);
+  }
+  for (auto& [s, a] : actions) Perform(s, std::move(a));
+  return revision;
+}
+
+uint64_t StreamServer::Impl::ResetFromSource(const std::string& host, size_t row_count) {
+  if (!source_mode()) {
+    std::fprintf(stderr, "StreamServer::ResetFromSource(%s) without a snapshot_source\n", host.c_str());
+    std::abort();
+  }
+  std::vector<std::pair<Session*, Action>> actions;
+  uint64_t revision;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    HostState& h = HostLocked(host);
+    h.row_count = row_count;
+    revision = ResetLocked(h, &actions);
   }
   for (auto& [s, a] : actions) Perform(s, std::move(a));
   return revision;
@@ -599,7 +769,7 @@ std::vector<HostStreamStatus> StreamServer::Impl::Status() const {
     st.host = name;
     st.revision = h.revision;
     st.acked = h.acked;
-    st.rows = h.rows.rows().size();
+    st.rows = source_mode() ? h.row_count : h.rows.rows().size();
     st.history = h.history.size();
     st.connected = static_cast<int>(h.sessions.size());
     if (!h.sessions.empty()) st.peer = h.sessions.back()->peer;
@@ -622,6 +792,10 @@ StreamServer::~StreamServer() { Shutdown(); }
 
 uint64_t StreamServer::Publish(const std::string& host, const records::Delta& rows) { return impl_->Publish(host, rows); }
 uint64_t StreamServer::Reset(const std::string& host, const records::RecordSet& rows) { return impl_->Reset(host, rows); }
+uint64_t StreamServer::ResetFromSource(const std::string& host, size_t row_count) {
+  return impl_->ResetFromSource(host, row_count);
+}
+bool StreamServer::source_mode() const { return impl_->source_mode(); }
 void StreamServer::Drop(const std::string& host, const std::string& redirect_to) { impl_->Drop(host, redirect_to); }
 void StreamServer::SetEpoch(uint32_t epoch) { impl_->SetEpoch(epoch); }
 void StreamServer::SetReady() { impl_->SetReady(); }

@@ -1,7 +1,9 @@
 // StreamServer: the controller's end of the controller <-> agent stream (docs/stream.md).
 //
-// It holds, per host, the rows the host should have (a records::RecordSet), the host's current
-// revision and a bounded history of the last deltas, and serves AgentStream.Connect
+// It holds, per host, the host's current revision, a bounded history of the last deltas and
+// either the rows the host should have (a records::RecordSet) or, when the owner gives it a
+// snapshot source (StreamServerOptions::snapshot_source), only their count; it serves
+// AgentStream.Connect
 // (proto/rampart/agent.proto) to the agents: a registering agent that holds revision r gets the
 // deltas after r when they are all still in the history, otherwise one snapshot; then every
 // delta Publish()ed for its host. Acknowledgements are recorded per host; callers can wait for
@@ -16,9 +18,19 @@
 // Identity: with TLS the agent must present a certificate signed by the CA whose CN equals the
 // host it registers as, else the stream ends with PERMISSION_DENIED.
 //
+// Snapshot source: without one the server keeps a copy of every host's share, which at 1,000
+// hosts is gigabytes of rows the controller's physical stage holds anyway. With one, a stream
+// that needs a snapshot (registration with an unknown or old revision, fell behind the history,
+// Reset) asks the source for the rows on one of the server's snapshot threads, never with the
+// server's lock held, sends them at the revision the source reports, then the history deltas
+// after it; when the history no longer reaches back to that revision it asks again.
+//
 // Thread-safety: every method may be called from any thread; streams are served on gRPC's
 // callback threads and never block on a slow agent (each stream sends from the host's history
-// at its own pace; an agent that falls behind the history gets a snapshot).
+// at its own pace; an agent that falls behind the history gets a snapshot) nor on the snapshot
+// source. Lock order: a caller's lock taken by the snapshot source may be held while calling
+// Publish/Reset/Revision (the server never calls the source with its own lock held), but not
+// while calling Shutdown() (it waits for running source calls).
 #ifndef RAMPART_STREAM_STREAM_SERVER_H_
 #define RAMPART_STREAM_STREAM_SERVER_H_
 
@@ -59,6 +71,22 @@ struct StreamServerOptions {
   // False until SetReady(): rampart-controller loads the store first, so that a restarted
   // controller never sends an agent an empty snapshot before it has computed the host's rows.
   bool ready = true;
+  // Where a host's share comes from when a stream needs a snapshot (see the top of this file).
+  // Unset: the server keeps a records::RecordSet per host and snapshots from it. Set: it keeps
+  // no rows, only each host's revision, acked revision, row count (maintained from Publish's
+  // deltas and given to Reset, for the history bound) and delta history. The source returns
+  // `snapshot` = true, `inserts` = the host's whole share, and `revision` = this server's
+  // Revision(host) that the rows correspond to, read consistently with them: no Publish or
+  // Reset of that host may run between computing the rows and reading the revision (hold the
+  // lock your Publish path holds). Called on the server's snapshot threads, possibly for several
+  // hosts at once. In this mode Publish's deltas must be exact (no insert of a present row, no
+  // delete of an absent one): the server has no rows to filter them with.
+  std::function<records::Delta(const std::string& host)> snapshot_source;
+  // Threads that call snapshot_source (source mode only; >= 1).
+  int snapshot_threads = 2;
+  // Source mode: at most this many streams hold a converted snapshot not yet handed to gRPC
+  // (bounds the memory when many agents register at once, e.g. after a controller restart).
+  int max_snapshots_in_flight = 8;
 };
 
 // One host as seen by the server (for status pages and tests).
@@ -66,7 +94,7 @@ struct HostStreamStatus {
   std::string host;
   uint64_t revision = 0;  // current revision of the host's share
   uint64_t acked = 0;     // highest revision the agent acknowledged (this epoch's only)
-  size_t rows = 0;
+  size_t rows = 0;         // rows of the share (kept, or counted in source mode)
   size_t history = 0;     // deltas kept for resume
   int connected = 0;      // streams registered for this host (0 or 1, transiently 2)
   std::string peer;       // the connected agent's address
@@ -83,6 +111,8 @@ struct StreamServerCounters {
   uint64_t refused_protocol = 0;   // first message not Register, empty host, ...
   uint64_t acks = 0;
   uint64_t stale_acks = 0;         // ack of a revision not sent to that stream (ignored)
+  uint64_t source_calls = 0;       // snapshot_source calls (source mode)
+  uint64_t source_refetches = 0;   // source results older than the history reaches (asked again)
 };
 
 class StreamServer {
@@ -96,8 +126,13 @@ class StreamServer {
   // empty change assigns nothing and returns the current revision.
   uint64_t Publish(const std::string& host, const records::Delta& rows);
   // Replaces the host's share with `rows` at the next revision, forgetting the history:
-  // connected agents (and resuming ones) get a snapshot. Returns the revision.
+  // connected agents (and resuming ones) get a snapshot. Returns the revision. In source mode
+  // only rows.rows().size() is used (prefer ResetFromSource).
   uint64_t Reset(const std::string& host, const records::RecordSet& rows);
+  // Source mode: the host's share is now whatever the source returns for revisions >= the
+  // returned one (`row_count` rows); forgets the history, connected agents get a snapshot.
+  // REQUIRES: options.snapshot_source is set (else it aborts: a programming error).
+  uint64_t ResetFromSource(const std::string& host, size_t row_count);
   // Forgets a host (no longer served here): its connected agents are redirected to
   // `redirect_to` (or just disconnected when empty).
   void Drop(const std::string& host, const std::string& redirect_to);
@@ -111,7 +146,11 @@ class StreamServer {
   uint64_t AckedRevision(const std::string& host) const;
   // Blocks until the host acked >= revision, or the timeout passes (false).
   bool WaitForAck(const std::string& host, uint64_t revision, std::chrono::milliseconds timeout) const;
+  // The host's current share (nullopt = unknown host). In source mode it calls the source
+  // (without the server's lock), so it costs a snapshot; the result's revision() is 0.
   std::optional<records::RecordSet> Share(const std::string& host) const;
+  // True when the server keeps no rows (StreamServerOptions::snapshot_source is set).
+  bool source_mode() const;
 
   std::vector<HostStreamStatus> Status() const;
   StreamServerCounters counters() const;

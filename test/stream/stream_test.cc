@@ -1,7 +1,14 @@
-// StreamServer + AgentClient in one process over a unix socket in a temp dir.
+// StreamServer + AgentClient in one process over a unix socket in a temp dir. Most tests run
+// in both modes of the server: keeping every host's share itself, and with a snapshot source
+// (the fixture plays the controller: it keeps the shares, makes Publish's deltas exact and
+// answers the source under its own lock).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "stream/agent_client.h"
 #include "stream/stream_server.h"
@@ -15,15 +22,73 @@ using testing::Row;
 using testing::TempDir;
 using testing::TestAgent;
 
+// Without `source`, a plain server. With it, the fixture is the snapshot source: it keeps each
+// host's share (`shares`, under `mu`, the lock its Publish/Reset hold while calling the server,
+// as the controller's apply path does), filters deltas to exact ones before publishing, and
+// can remember the share at every revision (`keep_revisions`) for consistency checks.
 struct Fixture {
   TempDir dir;
-  std::unique_ptr<StreamServer> server;
+  bool source = false;
+  mutable std::mutex mu;
+  std::map<std::string, records::RecordSet> shares;
+  bool keep_revisions = false;
+  std::map<std::pair<std::string, uint64_t>, std::set<records::Record>> at_revision;
+  std::atomic<int> source_calls{0};
+  // Runs inside the source after the rows and revision are read (outside `mu`).
+  std::function<void(const std::string& host)> after_source_read;
+  std::unique_ptr<StreamServer> server;  // last: stopped before the shares go
 
-  explicit Fixture(StreamServerOptions o = {}) {
+  explicit Fixture(StreamServerOptions o = {}, bool with_source = false) : source(with_source) {
     if (o.listen.empty()) o.listen = {"unix:" + dir.File("c.sock")};
+    if (source) {
+      // Few snapshots in flight, so the tests with many agents meet the bound.
+      o.max_snapshots_in_flight = 2;
+      o.snapshot_source = [this](const std::string& host) {
+        ++source_calls;
+        records::Delta d;
+        d.snapshot = true;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          auto it = shares.find(host);
+          if (it != shares.end()) d.inserts.assign(it->second.rows().begin(), it->second.rows().end());
+          d.revision = server->Revision(host);
+        }
+        if (after_source_read) after_source_read(host);
+        return d;
+      };
+    }
     auto s = StreamServer::Start(std::move(o));
     EXPECT_TRUE(s.ok()) << s.status();
     if (s.ok()) server = *std::move(s);
+  }
+  ~Fixture() {
+    if (server) server->Shutdown();
+  }
+  // StreamServer::Publish; in source mode the delta is made exact against the fixture's share
+  // first (the server cannot filter it).
+  uint64_t Publish(const std::string& host, const records::Delta& d) {
+    std::lock_guard<std::mutex> l(mu);
+    records::RecordSet& share = shares[host];
+    records::Delta exact;
+    for (const records::Record& r : d.deletes) {
+      if (share.Erase(r)) exact.deletes.push_back(r);
+    }
+    for (const records::Record& r : d.inserts) {
+      if (share.rows().count(r) == 0) {
+        share.Insert(r);
+        exact.inserts.push_back(r);
+      }
+    }
+    const uint64_t rev = server->Publish(host, source ? exact : d);
+    if (keep_revisions) at_revision[{host, rev}] = share.rows();
+    return rev;
+  }
+  uint64_t Reset(const std::string& host, const records::RecordSet& rows) {
+    std::lock_guard<std::mutex> l(mu);
+    shares[host] = rows;
+    const uint64_t rev = source ? server->ResetFromSource(host, rows.rows().size()) : server->Reset(host, rows);
+    if (keep_revisions) at_revision[{host, rev}] = rows.rows();
+    return rev;
   }
   AgentClientOptions Agent(const std::string& host, uint64_t held = 0) const {
     AgentClientOptions o;
@@ -54,12 +119,17 @@ records::Delta Del(std::vector<records::Record> rows) {
   return d;
 }
 
-TEST(Stream, SnapshotThenDeltas) {
-  Fixture f;
+// Runs a test with the server keeping the shares (false) and with a snapshot source (true).
+class StreamModes : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Both, StreamModes, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Source" : "Kept"; });
+
+TEST_P(StreamModes, SnapshotThenDeltas) {
+  Fixture f({}, GetParam());
   ASSERT_NE(f.server, nullptr);
-  const uint64_t r1 = f.server->Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"}), Row("Datapath", {"A", "ls1", "switch", "7"})}));
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"}), Row("Datapath", {"A", "ls1", "switch", "7"})}));
   EXPECT_EQ(r1, MakeRevision(1, 1));
-  f.server->Publish("h2", Ins({Row("Host", {"h2", "198.19.255.2"})}));
+  f.Publish("h2", Ins({Row("Host", {"h2", "198.19.255.2"})}));
 
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
@@ -69,8 +139,8 @@ TEST(Stream, SnapshotThenDeltas) {
   EXPECT_TRUE(a.seen()[0].snapshot);
   EXPECT_EQ(a.seen()[0].rows, 2u);
 
-  const uint64_t r2 = f.server->Publish("h1", Del({Row("Datapath", {"A", "ls1", "switch", "7"})}));
-  const uint64_t r3 = f.server->Publish("h1", Ins({Row("VmPort", {"A", "vm1", "ls1", "02:00:00:00:01:01", "A/vm1"})}));
+  const uint64_t r2 = f.Publish("h1", Del({Row("Datapath", {"A", "ls1", "switch", "7"})}));
+  const uint64_t r3 = f.Publish("h1", Ins({Row("VmPort", {"A", "vm1", "ls1", "02:00:00:00:01:01", "A/vm1"})}));
   EXPECT_EQ(r2, r1 + 1);
   EXPECT_EQ(r3, r1 + 2);
   ASSERT_TRUE(a.WaitRevision(r3));
@@ -86,28 +156,28 @@ TEST(Stream, SnapshotThenDeltas) {
   for (const auto& r : Rows(a)) EXPECT_NE(r.values[0], "h2");
 }
 
-TEST(Stream, EmptyChangeAssignsNoRevision) {
-  Fixture f;
-  const uint64_t r1 = f.server->Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
-  EXPECT_EQ(f.server->Publish("h1", records::Delta{}), r1);
+TEST_P(StreamModes, EmptyChangeAssignsNoRevision) {
+  Fixture f({}, GetParam());
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
+  EXPECT_EQ(f.Publish("h1", records::Delta{}), r1);
   // Inserting a present row or deleting an absent one is no change either.
-  EXPECT_EQ(f.server->Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})})), r1);
-  EXPECT_EQ(f.server->Publish("h1", Del({Row("Host", {"h9", "198.19.255.9"})})), r1);
+  EXPECT_EQ(f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})})), r1);
+  EXPECT_EQ(f.Publish("h1", Del({Row("Host", {"h9", "198.19.255.9"})})), r1);
 }
 
-TEST(Stream, AcksAreRecordedAndAwaitable) {
-  Fixture f;
+TEST_P(StreamModes, AcksAreRecordedAndAwaitable) {
+  Fixture f({}, GetParam());
   std::mutex mu;
   std::vector<std::pair<std::string, uint64_t>> acks;
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
-  const uint64_t r1 = f.server->Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
   EXPECT_TRUE(f.server->WaitForAck("h1", r1, std::chrono::seconds(10)));
   EXPECT_EQ(f.server->AckedRevision("h1"), r1);
   // An agent that does not ack leaves the acked revision where it is.
   TestAgent quiet(f.Agent("h2"), /*auto_ack=*/false);
   ASSERT_TRUE(quiet.Start().ok());
-  const uint64_t q1 = f.server->Publish("h2", Ins({Row("Host", {"h2", "198.19.255.2"})}));
+  const uint64_t q1 = f.Publish("h2", Ins({Row("Host", {"h2", "198.19.255.2"})}));
   ASSERT_TRUE(quiet.WaitRevision(q1));
   EXPECT_FALSE(f.server->WaitForAck("h2", q1, std::chrono::milliseconds(100)));
   // Acking a revision never sent is ignored.
@@ -118,7 +188,7 @@ TEST(Stream, AcksAreRecordedAndAwaitable) {
   EXPECT_TRUE(f.server->WaitForAck("h2", q1, std::chrono::seconds(10)));
 }
 
-TEST(Stream, OnAckCallbackSeesEveryAdvance) {
+TEST_P(StreamModes, OnAckCallbackSeesEveryAdvance) {
   std::mutex mu;
   std::vector<uint64_t> acked;
   StreamServerOptions o;
@@ -126,11 +196,11 @@ TEST(Stream, OnAckCallbackSeesEveryAdvance) {
     std::lock_guard<std::mutex> l(mu);
     if (host == "h1") acked.push_back(rev);
   };
-  Fixture f(std::move(o));
+  Fixture f(std::move(o), GetParam());
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
   uint64_t last = 0;
-  for (int i = 0; i < 5; ++i) last = f.server->Publish("h1", Ins({Row("Flow", {"A", "ls1", std::to_string(i)})}));
+  for (int i = 0; i < 5; ++i) last = f.Publish("h1", Ins({Row("Flow", {"A", "ls1", std::to_string(i)})}));
   ASSERT_TRUE(f.server->WaitForAck("h1", last, std::chrono::seconds(10)));
   // The callback runs after the acked revision is recorded, outside the server's lock.
   ASSERT_TRUE(Eventually([&] {
@@ -141,10 +211,10 @@ TEST(Stream, OnAckCallbackSeesEveryAdvance) {
   EXPECT_TRUE(std::is_sorted(acked.begin(), acked.end()));
 }
 
-TEST(Stream, ResumeAfterDisconnectSendsOnlyMissingDeltas) {
-  Fixture f;
+TEST_P(StreamModes, ResumeAfterDisconnectSendsOnlyMissingDeltas) {
+  Fixture f({}, GetParam());
   uint64_t rev = 0;
-  for (int i = 0; i < 3; ++i) rev = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
+  for (int i = 0; i < 3; ++i) rev = f.Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
   records::RecordSet held;
   {
     TestAgent a(f.Agent("h1"));
@@ -154,8 +224,8 @@ TEST(Stream, ResumeAfterDisconnectSendsOnlyMissingDeltas) {
     a.Stop();
   }
   uint64_t later = rev;
-  for (int i = 3; i < 7; ++i) later = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
-  later = f.server->Publish("h1", Del({Row("Flow", {"A", "x", "0"})}));
+  for (int i = 3; i < 7; ++i) later = f.Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
+  later = f.Publish("h1", Del({Row("Flow", {"A", "x", "0"})}));
   const auto resumes_before = f.server->counters().resumes;
 
   TestAgent b(f.Agent("h1", rev));
@@ -211,12 +281,12 @@ TEST(Stream, ClientReconnectsAndResumesOnItsOwn) {
   EXPECT_GE(a.client().counters().streams_established, 2u);
 }
 
-TEST(Stream, TooOldResumeGetsSnapshot) {
+TEST_P(StreamModes, TooOldResumeGetsSnapshot) {
   StreamServerOptions o;
   o.history_deltas = 2;
-  Fixture f(std::move(o));
-  uint64_t rev = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
-  for (int i = 0; i < 4; ++i) f.server->Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
+  Fixture f(std::move(o), GetParam());
+  uint64_t rev = f.Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
+  for (int i = 0; i < 4; ++i) f.Publish("h1", Ins({Row("Flow", {"A", "x", std::to_string(i)})}));
   const uint64_t now = f.server->Revision("h1");
   TestAgent b(f.Agent("h1", rev));
   ASSERT_TRUE(b.Start().ok());
@@ -226,11 +296,11 @@ TEST(Stream, TooOldResumeGetsSnapshot) {
   EXPECT_EQ(Rows(b), ShareRows(*f.server, "h1"));
 }
 
-TEST(Stream, RevisionOfAnotherEpochOrFromTheFutureGetsSnapshot) {
+TEST_P(StreamModes, RevisionOfAnotherEpochOrFromTheFutureGetsSnapshot) {
   StreamServerOptions o;
   o.epoch = 3;
-  Fixture f(std::move(o));
-  const uint64_t rev = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
+  Fixture f(std::move(o), GetParam());
+  const uint64_t rev = f.Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
   EXPECT_EQ(RevisionEpoch(rev), 3u);
   for (uint64_t held : {MakeRevision(2, 1), MakeRevision(3, 9), MakeRevision(4, 1)}) {
     TestAgent b(f.Agent("h1", held));
@@ -242,26 +312,26 @@ TEST(Stream, RevisionOfAnotherEpochOrFromTheFutureGetsSnapshot) {
   }
 }
 
-TEST(Stream, ResetSendsSnapshotToConnectedAgent) {
-  Fixture f;
+TEST_P(StreamModes, ResetSendsSnapshotToConnectedAgent) {
+  Fixture f({}, GetParam());
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
-  const uint64_t r1 = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
   ASSERT_TRUE(a.WaitRevision(r1));
   records::RecordSet fresh;
   fresh.Insert(Row("Flow", {"A", "x", "b"}));
-  const uint64_t r2 = f.server->Reset("h1", fresh);
+  const uint64_t r2 = f.Reset("h1", fresh);
   EXPECT_GT(r2, r1);
   ASSERT_TRUE(a.WaitRevision(r2));
   EXPECT_TRUE(a.seen().back().snapshot);
   EXPECT_EQ(Rows(a), fresh.rows());
 }
 
-TEST(Stream, LargeSnapshotArrivesInChunksAsOne) {
-  Fixture f;
+TEST_P(StreamModes, LargeSnapshotArrivesInChunksAsOne) {
+  Fixture f({}, GetParam());
   records::Delta d;
   for (int i = 0; i < 10000; ++i) d.inserts.push_back(Row("Flow", {"A", "ls1", "ls_in", std::to_string(i), "ip", "drop"}));
-  const uint64_t rev = f.server->Publish("h1", d);
+  const uint64_t rev = f.Publish("h1", d);
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
   ASSERT_TRUE(a.WaitRevision(rev));
@@ -270,10 +340,10 @@ TEST(Stream, LargeSnapshotArrivesInChunksAsOne) {
   EXPECT_EQ(Rows(a), ShareRows(*f.server, "h1"));
 }
 
-TEST(Stream, NotReadyServerHoldsUnknownHostsUntilReady) {
+TEST_P(StreamModes, NotReadyServerHoldsUnknownHostsUntilReady) {
   StreamServerOptions o;
   o.ready = false;
-  Fixture f(std::move(o));
+  Fixture f(std::move(o), GetParam());
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
   TestAgent b(f.Agent("h2"));
@@ -282,7 +352,7 @@ TEST(Stream, NotReadyServerHoldsUnknownHostsUntilReady) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(a.seen().empty());
   // A published host is served at once; the others when the server is ready.
-  const uint64_t r1 = f.server->Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Flow", {"A", "x", "a"})}));
   ASSERT_TRUE(a.WaitRevision(r1));
   EXPECT_TRUE(b.seen().empty());
   f.server->SetReady();
@@ -321,11 +391,11 @@ TEST(Stream, RedirectsToTheOwner) {
   EXPECT_TRUE(Eventually([&] { return a.client().counters().redirects >= 3; }));
 }
 
-TEST(Stream, ManyClientsEachGetTheirOwnShare) {
-  Fixture f;
+TEST_P(StreamModes, ManyClientsEachGetTheirOwnShare) {
+  Fixture f({}, GetParam());
   constexpr int kHosts = 40;
   for (int h = 0; h < kHosts; ++h) {
-    f.server->Publish("h" + std::to_string(h), Ins({Row("Host", {"h" + std::to_string(h), "198.19.255." + std::to_string(h + 1)})}));
+    f.Publish("h" + std::to_string(h), Ins({Row("Host", {"h" + std::to_string(h), "198.19.255." + std::to_string(h + 1)})}));
   }
   std::vector<std::unique_ptr<TestAgent>> agents;
   for (int h = 0; h < kHosts; ++h) {
@@ -334,7 +404,7 @@ TEST(Stream, ManyClientsEachGetTheirOwnShare) {
   }
   for (int round = 0; round < 5; ++round) {
     for (int h = 0; h < kHosts; ++h) {
-      f.server->Publish("h" + std::to_string(h), Ins({Row("Flow", {"h" + std::to_string(h), std::to_string(round)})}));
+      f.Publish("h" + std::to_string(h), Ins({Row("Flow", {"h" + std::to_string(h), std::to_string(round)})}));
     }
   }
   for (int h = 0; h < kHosts; ++h) {
@@ -352,10 +422,10 @@ TEST(Stream, ManyClientsEachGetTheirOwnShare) {
 
 // Random publishes, resets and agent restarts: whatever happens, an agent that has caught up
 // holds exactly the server's share, and never sees an out-of-order delta.
-TEST(Stream, RandomChangesAndRestartsConverge) {
+TEST_P(StreamModes, RandomChangesAndRestartsConverge) {
   StreamServerOptions o;
   o.history_deltas = 8;
-  Fixture f(std::move(o));
+  Fixture f(std::move(o), GetParam());
   std::mt19937 rng(7);
   std::set<records::Record> reference;  // what the share must be
   std::unique_ptr<TestAgent> agent;
@@ -376,7 +446,7 @@ TEST(Stream, RandomChangesAndRestartsConverge) {
         if (rng() % 2) rs.Insert(r);
       }
       reference = rs.rows();
-      f.server->Reset("h1", rs);
+      f.Reset("h1", rs);
     } else {
       records::Delta d;
       for (int k = rng() % 4; k > 0; --k) {
@@ -390,7 +460,7 @@ TEST(Stream, RandomChangesAndRestartsConverge) {
       // A row both deleted and inserted in one delta is legal; apply like the server does.
       for (const auto& r : d.deletes) reference.erase(r);
       for (const auto& r : d.inserts) reference.insert(r);
-      f.server->Publish("h1", d);
+      f.Publish("h1", d);
     }
     if (step % 50 == 0 && agent) {
       ASSERT_TRUE(agent->WaitRevision(f.server->Revision("h1")));
@@ -405,6 +475,222 @@ TEST(Stream, RandomChangesAndRestartsConverge) {
   EXPECT_EQ(ShareRows(*f.server, "h1"), reference);
   EXPECT_EQ(agent->out_of_order(), 0);
   EXPECT_EQ(agent->rows().inconsistencies(), 0u);
+}
+
+// ---- source mode -----------------------------------------------------------------------------
+
+TEST(StreamSource, RegistrationGetsTheSourcesSnapshotThenLaterDeltas) {
+  Fixture f({}, /*with_source=*/true);
+  ASSERT_NE(f.server, nullptr);
+  EXPECT_TRUE(f.server->source_mode());
+  f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"}), Row("Flow", {"A", "1"})}));
+  const uint64_t r2 = f.Publish("h1", Ins({Row("Flow", {"A", "2"})}));
+  EXPECT_EQ(f.source_calls.load(), 0);  // nobody asked for a snapshot yet
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(a.WaitRevision(r2));
+  ASSERT_EQ(a.seen().size(), 1u);
+  EXPECT_TRUE(a.seen()[0].snapshot);
+  EXPECT_EQ(a.seen()[0].revision, r2);
+  EXPECT_EQ(a.seen()[0].rows, 3u);
+  EXPECT_EQ(f.source_calls.load(), 1);
+  const uint64_t r3 = f.Publish("h1", Del({Row("Flow", {"A", "1"})}));
+  const uint64_t r4 = f.Publish("h1", Ins({Row("Flow", {"A", "3"})}));
+  ASSERT_TRUE(a.WaitRevision(r4));
+  auto seen = a.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_FALSE(seen[1].snapshot);
+  EXPECT_EQ(seen[1].revision, r3);
+  EXPECT_FALSE(seen[2].snapshot);
+  EXPECT_EQ(Rows(a), f.shares["h1"].rows());
+  EXPECT_EQ(f.source_calls.load(), 1);  // deltas come from the history, not the source
+  EXPECT_EQ(a.rows().inconsistencies(), 0u);
+  // The server keeps the row count only.
+  auto st = f.server->Status();
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].rows, 3u);
+  EXPECT_EQ(f.server->counters().source_calls, 1u);
+  // Share() asks the source.
+  EXPECT_EQ(ShareRows(*f.server, "h1"), f.shares["h1"].rows());
+  EXPECT_EQ(f.source_calls.load(), 2);
+  EXPECT_FALSE(f.server->Share("h9").has_value());
+}
+
+TEST(StreamSource, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
+  Fixture f({}, /*with_source=*/true);
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Flow", {"A", "1"})}));
+  ASSERT_TRUE(a.WaitRevision(r1));
+  records::RecordSet fresh;
+  fresh.Insert(Row("Flow", {"A", "2"}));
+  fresh.Insert(Row("Flow", {"A", "3"}));
+  const uint64_t r2 = f.Reset("h1", fresh);
+  EXPECT_GT(r2, r1);
+  ASSERT_TRUE(a.WaitRevision(r2));
+  EXPECT_TRUE(a.seen().back().snapshot);
+  EXPECT_EQ(a.seen().back().revision, r2);
+  EXPECT_EQ(Rows(a), fresh.rows());
+  EXPECT_EQ(f.server->Status()[0].rows, 2u);
+}
+
+// The source's rows are older than the history reaches (the host was published past the
+// history bound between the source's read and the server receiving the rows): the server asks
+// again instead of sending a snapshot it cannot continue from.
+TEST(StreamSource, ResultOlderThanTheHistoryIsFetchedAgain) {
+  StreamServerOptions o;
+  o.history_deltas = 2;
+  Fixture f(std::move(o), /*with_source=*/true);
+  const uint64_t r0 = f.Publish("h1", Ins({Row("Flow", {"A", "0"})}));
+  std::atomic<int> calls{0};
+  f.after_source_read = [&](const std::string& host) {
+    if (calls++ > 0) return;
+    for (int i = 1; i <= 5; ++i) f.Publish(host, Ins({Row("Flow", {"A", std::to_string(i)})}));
+  };
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(a.WaitRevision(r0 + 5));
+  EXPECT_EQ(f.server->counters().source_refetches, 1u);
+  EXPECT_EQ(f.source_calls.load(), 2);
+  ASSERT_EQ(a.seen().size(), 1u);  // one snapshot, of the second read
+  EXPECT_TRUE(a.seen()[0].snapshot);
+  EXPECT_EQ(Rows(a), f.shares["h1"].rows());
+  // A result the history still reaches is continued with the deltas after it.
+  Fixture g({}, /*with_source=*/true);
+  const uint64_t g0 = g.Publish("h1", Ins({Row("Flow", {"A", "0"})}));
+  std::atomic<int> g_calls{0};
+  g.after_source_read = [&](const std::string& host) {
+    if (g_calls++ > 0) return;
+    for (int i = 1; i <= 3; ++i) g.Publish(host, Ins({Row("Flow", {"A", std::to_string(i)})}));
+  };
+  TestAgent b(g.Agent("h1"));
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(b.WaitRevision(g0 + 3));
+  EXPECT_EQ(g.server->counters().source_refetches, 0u);
+  auto seen = b.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(seen[0].snapshot);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_FALSE(seen[i].snapshot);
+  EXPECT_EQ(Rows(b), g.shares["h1"].rows());
+  EXPECT_EQ(b.out_of_order(), 0);
+}
+
+// A slow agent falls behind the history while another thread keeps publishing, and agents
+// restart with old revisions: every message an agent applies leaves it holding exactly the
+// share at that message's revision (the fixture's record of every revision), so each snapshot
+// the source gave was consistent with the revision it was sent at.
+TEST(StreamSource, AgentBehindTheHistoryGetsAConsistentSnapshotWhilePublishing) {
+  StreamServerOptions o;
+  o.history_deltas = 4;
+  Fixture f(std::move(o), /*with_source=*/true);
+  f.keep_revisions = true;
+  const std::string pad(1500, 'x');  // big rows: the slow agent's stream stalls in flow control
+  std::atomic<int> published{0};
+  std::atomic<bool> stop{false};
+  std::mutex check_mu;
+  int checked = 0, mismatches = 0;
+  std::atomic<int> hold_at{3};  // the agent stalls when it applies this message, until released
+  std::atomic<bool> release{false};
+  auto check = [&](const records::Delta& d, const records::RecordSet& rows) {
+    std::set<records::Record> want;
+    {
+      std::lock_guard<std::mutex> l(f.mu);
+      auto it = f.at_revision.find({"h1", d.revision});
+      if (it != f.at_revision.end()) want = it->second;
+    }
+    {
+      std::lock_guard<std::mutex> l(check_mu);
+      ++checked;
+      if (rows.rows() != want) ++mismatches;
+      if (checked == hold_at.load()) {
+        // Stall the stream until much more was published than the history keeps.
+        while (!release.load() && !stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+  };
+  // The source's rows travel a while before the server gets them: publishes happen meanwhile.
+  std::atomic<unsigned> delay_seed{1};
+  f.after_source_read = [&](const std::string&) {
+    std::this_thread::sleep_for(std::chrono::microseconds((delay_seed.fetch_add(7919) % 5) * 500));
+  };
+  const uint64_t first = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
+  std::thread publisher([&] {
+    std::mt19937 rng(11);
+    std::set<records::Record> present;
+    while (!stop.load()) {
+      records::Delta d;
+      for (int k = 1 + rng() % 3; k > 0; --k) {
+        records::Record r = Row("Flow", {"A", std::to_string(rng() % 40), pad});
+        if (present.count(r)) {
+          present.erase(r);
+          d.deletes.push_back(r);
+        } else {
+          present.insert(r);
+          d.inserts.push_back(r);
+        }
+      }
+      f.Publish("h1", d);
+      ++published;
+      if (release.load() && rng() % 100 == 0) {  // now and then a Reset (the takeover path)
+        records::RecordSet rs;
+        rs.Insert(Row("Host", {"h1", "198.19.255.1"}));
+        std::set<records::Record> kept;
+        for (const records::Record& r : present) {
+          if (rng() % 2) {
+            rs.Insert(r);
+            kept.insert(r);
+          }
+        }
+        present = std::move(kept);
+        f.Reset("h1", rs);
+      }
+      if (published.load() % 200 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (published.load() >= 6000) break;
+    }
+  });
+  {
+    TestAgent a(f.Agent("h1"), true, check);
+    ASSERT_TRUE(a.Start().ok());
+    ASSERT_TRUE(Eventually([&] { return published.load() >= 1500; }, std::chrono::seconds(60)));
+    const size_t stalled_at = static_cast<size_t>(hold_at.load());
+    release = true;
+    ASSERT_TRUE(Eventually([&] { return published.load() >= 2500; }, std::chrono::seconds(60)));
+    // The stalled agent fell behind the history (no Reset ran while it stalled) and continued
+    // from a snapshot the source gave.
+    ASSERT_TRUE(Eventually([&] { return a.seen().size() > stalled_at; }));
+    bool snapshot_after_stall = false;
+    for (size_t i = stalled_at; i < a.seen().size(); ++i) snapshot_after_stall |= a.seen()[i].snapshot;
+    EXPECT_TRUE(snapshot_after_stall);
+    // Restarts with the revision held: sometimes resumed, usually behind the history by then.
+    a.Stop();
+    EXPECT_EQ(a.client().counters().protocol_errors, 0u);  // no delta out of order
+    records::RecordSet held = a.rows();
+    for (int i = 0; i < 3; ++i) {
+      const int at = published.load();
+      ASSERT_TRUE(Eventually([&] { return published.load() >= at + 10 * i; }, std::chrono::seconds(60)));
+      TestAgent b(f.Agent("h1", held.revision()), true, check);
+      b.Seed(held);
+      ASSERT_TRUE(b.Start().ok());
+      ASSERT_TRUE(b.WaitRevision(held.revision() + 1, std::chrono::seconds(30)));
+      b.Stop();
+      EXPECT_EQ(b.out_of_order(), 0);
+      EXPECT_EQ(b.client().counters().protocol_errors, 0u);
+      held = b.rows();
+    }
+  }
+  publisher.join();
+  stop = true;
+  // A last agent from scratch catches up with the final share.
+  TestAgent c(f.Agent("h1"), true, check);
+  ASSERT_TRUE(c.Start().ok());
+  ASSERT_TRUE(c.WaitRevision(f.server->Revision("h1"), std::chrono::seconds(30)));
+  EXPECT_EQ(Rows(c), f.shares["h1"].rows());
+  EXPECT_EQ(c.client().counters().protocol_errors, 0u);
+  EXPECT_GT(f.server->Revision("h1"), first);
+  std::lock_guard<std::mutex> l(check_mu);
+  EXPECT_GT(checked, 10);
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_GE(f.source_calls.load(), 3);  // a's first, a's after the stall, c's
 }
 
 TEST(Stream, BadOptionsAreNamedErrors) {

@@ -49,22 +49,39 @@ class TestAgent {
     size_t rows;  // snapshot rows, or deletes + inserts
   };
 
-  explicit TestAgent(AgentClientOptions o, bool auto_ack = true) : client_(std::move(o)), auto_ack_(auto_ack) {}
+  // Called on the client's thread after each message is applied, with the rows held then
+  // (before the ack; blocking here holds the stream back, as a slow agent would).
+  using OnApplied = std::function<void(const records::Delta& d, const records::RecordSet& rows)>;
+
+  explicit TestAgent(AgentClientOptions o, bool auto_ack = true, OnApplied on_applied = nullptr)
+      : client_(std::move(o)), auto_ack_(auto_ack), on_applied_(std::move(on_applied)) {}
   ~TestAgent() { client_.Stop(); }
 
   absl::Status Start() {
     return client_.Start([this](const records::Delta& d) {
+      records::RecordSet after;
       {
         std::lock_guard<std::mutex> l(mu_);
         if (!d.snapshot && d.revision != rows_.revision() + 1) ++out_of_order_;
         rows_.Apply(d);
         seen_.push_back({d.revision, d.snapshot, d.snapshot ? d.inserts.size() : d.deletes.size() + d.inserts.size()});
+        if (on_applied_) after = rows_;
       }
+      if (on_applied_) on_applied_(d, after);
       cv_.notify_all();
       if (auto_ack_) client_.Ack(d.revision);
     });
   }
   void Stop() { client_.Stop(); }
+  // Before Start: the rows (and revision) an agent kept from an earlier stream.
+  void Seed(const records::RecordSet& rows) {
+    records::Delta d;
+    d.snapshot = true;
+    d.revision = rows.revision();
+    d.inserts.assign(rows.rows().begin(), rows.rows().end());
+    std::lock_guard<std::mutex> l(mu_);
+    rows_.Apply(d);
+  }
 
   // Waits until the agent holds `revision` (true) or 10 s pass.
   bool WaitRevision(uint64_t revision, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -92,6 +109,7 @@ class TestAgent {
  private:
   AgentClient client_;
   bool auto_ack_;
+  OnApplied on_applied_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   records::RecordSet rows_;

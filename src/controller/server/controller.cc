@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -121,6 +122,10 @@ class Controller::Impl {
   void ReloadNb();
   void ApplyMembers(std::map<std::string, std::string> members);
   std::string OwnerLocked(const std::string& host) const;
+  // The stream server's snapshot source: the host's share and stream revision, consistently.
+  records::Delta SnapshotForStream(const std::string& host) const;
+  // Resets the host's stream to the physical stage's share. REQUIRES: apply_mu_ held exclusively.
+  void ResetStreamLocked(const std::string& host);
   std::optional<std::string> OwnerAddress(const std::string& host) const;
   void Log(const std::string& s) { options_.log(s); }
 
@@ -132,6 +137,10 @@ class Controller::Impl {
   std::map<InputRow, int, InputRowLess> row_counts_;
   ObjectRowsCache rows_cache_;
   std::unique_ptr<stream::StreamServer> streams_;
+  // Held exclusively while physical_ changes and its deltas are published (and while streams_
+  // is set up or hosts are Reset), shared by the snapshot source: PhysicalStage::Snapshot may
+  // not run during Apply, and the revision it reports must match the rows.
+  mutable std::shared_mutex apply_mu_;
   std::unique_ptr<store::WatchHandle> nb_watch_;
   std::unique_ptr<store::WatchHandle> members_watch_;
   int64_t lease_ = 0;
@@ -257,7 +266,9 @@ absl::Status Controller::Impl::Start() {
   if (absl::Status st = ProcessChanges(all, /*publish=*/false, nullptr); !st.ok()) return st;
   applied_revision_ = nb->revision;
 
-  // The stream: not ready until the owned hosts have their shares.
+  // The stream: not ready until the owned hosts have their shares. The source waits for
+  // apply_mu_ until streams_ is set.
+  std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
   stream::StreamServerOptions so;
   so.listen = options_.agents;
   so.tls = options_.tls;
@@ -266,6 +277,9 @@ absl::Status Controller::Impl::Start() {
   so.ready = false;
   so.owner_address = [this](const std::string& host) { return OwnerAddress(host); };
   so.on_ack = options_.on_ack;
+  if (!options_.stream_keeps_shares) {
+    so.snapshot_source = [this](const std::string& host) { return SnapshotForStream(host); };
+  }
   auto ss = stream::StreamServer::Start(std::move(so));
   if (!ss.ok()) return ss.status();
   streams_ = *std::move(ss);
@@ -283,10 +297,11 @@ absl::Status Controller::Impl::Start() {
       mine = OwnerLocked(host) == options_.id;
     }
     if (!mine) continue;
-    streams_->Reset(host, physical_.Snapshot(host));
+    ResetStreamLocked(host);
     ++owned;
   }
   streams_->SetReady();
+  apply_lock.unlock();
 
   if (absl::Status st = WatchMembers(members_rev + 1); !st.ok()) return st;
   if (absl::Status st = WatchNb(nb->revision + 1); !st.ok()) return st;
@@ -570,6 +585,8 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
     return absl::Status(delta.status().code(), absl::StrCat("logical stage: ", delta.status().message()));
   }
   t = Clock::now();
+  // Snapshots for the streams wait until the physical stage and the streams agree again.
+  std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
   auto per_host = physical_.Apply(*engine_, *delta);
   phase[2] = ms_since(t);
   if (!per_host.ok()) {
@@ -650,11 +667,33 @@ void Controller::Impl::ApplyMembers(std::map<std::string, std::string> members) 
     } else {
       Log(absl::StrCat("epoch for taken-over hosts: ", e.status().ToString()));
     }
+    std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
     streams_->SetEpoch(epoch_);
-    for (const std::string& h : gained) streams_->Reset(h, physical_.Snapshot(h));
+    for (const std::string& h : gained) ResetStreamLocked(h);
   }
   Log(absl::StrCat("controllers now [", absl::StrJoin(new_ids, ", "), "]: took over ", gained.size(),
                    " host(s), handed over ", lost.size()));
+}
+
+records::Delta Controller::Impl::SnapshotForStream(const std::string& host) const {
+  std::shared_lock<std::shared_mutex> l(apply_mu_);
+  records::Delta d;
+  d.snapshot = true;
+  {
+    records::RecordSet rs = physical_.Snapshot(host);
+    d.inserts.assign(rs.rows().begin(), rs.rows().end());
+  }
+  d.revision = streams_->Revision(host);
+  return d;
+}
+
+void Controller::Impl::ResetStreamLocked(const std::string& host) {
+  records::RecordSet rs = physical_.Snapshot(host);
+  if (streams_->source_mode()) {
+    streams_->ResetFromSource(host, rs.rows().size());
+  } else {
+    streams_->Reset(host, rs);
+  }
 }
 
 ControllerStatus Controller::Impl::Status() const {

@@ -6,6 +6,12 @@
 //     -> PhysicalStage::Apply -> records::Delta per host
 //     -> StreamServer::Publish for the hosts this controller owns
 //
+// The stream server keeps no rows: a stream that needs a snapshot asks the physical stage
+// (PhysicalStage::Snapshot) under apply_mu_, a shared mutex the apply path holds exclusively
+// while it runs PhysicalStage::Apply and publishes, so the rows and the revision read with them
+// match. Lock order: apply_mu_ -> the stream server's lock; apply_mu_ -> mu_; the stream
+// server's lock -> mu_ (owner_address).
+//
 // and keeps the controller registered under /rampart/controllers/<id> with a lease. Hosts are
 // assigned to the live controllers by rendezvous hashing of the host name over their ids; every
 // controller computes the logical and physical stages (all watch the same store), only a host's
@@ -55,6 +61,11 @@ struct ControllerOptions {
   int64_t lease_ttl_seconds = 5;
   // Stream history per host (see StreamServerOptions::history_deltas).
   size_t history_deltas = 1024;
+  // False (default): the stream server keeps no copy of the hosts' shares; a stream that needs
+  // a snapshot gets it from the physical stage (StreamServerOptions::snapshot_source). True: the
+  // stream server keeps a records::RecordSet per owned host as well (the old way: for memory
+  // comparisons in `rampart-bench controller --keep-shares`, and tests of both modes).
+  bool stream_keeps_shares = false;
   // Log lines (default: stderr with a timestamp).
   std::function<void(const std::string&)> log;
   // After each processed batch: the last store revision it covered and, per host this
