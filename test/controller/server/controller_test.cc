@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "controller/api/api_server.h"
 #include "controller/logical_stage.h"
@@ -101,8 +103,13 @@ stream::AgentClientOptions AgentOptions(const std::string& host, const std::stri
   return o;
 }
 
+// Which way the stream server gets snapshots (ControllerOptions::stream_keeps_shares): the
+// parameterized tests set it for the controllers they start.
+bool g_keep_shares = false;
+
 ControllerOptions Options(const TempDir& dir, const std::string& id) {
   ControllerOptions o;
+  o.stream_keeps_shares = g_keep_shares;
   o.agents = {"unix:" + dir.File(id + ".sock")};
   o.id = id;
   o.lease_ttl_seconds = 2;
@@ -129,7 +136,17 @@ bool Converged(Controller& c, TestAgent& a, const std::string& host) {
   });
 }
 
-TEST(Controller, ApplyReachesTheRightHostsAgents) {
+// Runs a test with the stream server snapshotting from the physical stage (false, the default)
+// and keeping every host's share itself (true).
+class ControllerModes : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { g_keep_shares = GetParam(); }
+  void TearDown() override { g_keep_shares = false; }
+};
+INSTANTIATE_TEST_SUITE_P(Both, ControllerModes, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "KeptShares" : "Source"; });
+
+TEST_P(ControllerModes, ApplyReachesTheRightHostsAgents) {
   TempDir dir;
   auto store = store::OpenStore("mem:");
   ASSERT_TRUE(store.ok()) << store.status();
@@ -197,7 +214,7 @@ TEST(Controller, ApplyReachesTheRightHostsAgents) {
   EXPECT_EQ(h1.out_of_order(), 0);
 }
 
-TEST(Controller, UnchangedReapplyPublishesNothing) {
+TEST_P(ControllerModes, UnchangedReapplyPublishesNothing) {
   TempDir dir;
   auto store = store::OpenStore("mem:");
   ASSERT_TRUE(store.ok());
@@ -219,7 +236,7 @@ TEST(Controller, UnchangedReapplyPublishesNothing) {
   EXPECT_EQ((*c)->streams().Revision("h1"), rev);
 }
 
-TEST(Controller, BadStoredObjectIsReportedAndIgnored) {
+TEST_P(ControllerModes, BadStoredObjectIsReportedAndIgnored) {
   TempDir dir;
   auto store = store::OpenStore("mem:");
   ASSERT_TRUE(store.ok());
@@ -242,7 +259,7 @@ TEST(Controller, BadStoredObjectIsReportedAndIgnored) {
   EXPECT_TRUE(named);
 }
 
-TEST(Controller, RestartOnTheSameFileStoreResumesAgentsConsistently) {
+TEST_P(ControllerModes, RestartOnTheSameFileStoreResumesAgentsConsistently) {
   TempDir dir;
   const std::string url = "file:" + dir.File("store");
   const std::string spec = SeedSpec();
@@ -292,6 +309,68 @@ TEST(Controller, RestartOnTheSameFileStoreResumesAgentsConsistently) {
   EXPECT_EQ(h1->out_of_order(), 0);
 }
 
+// The stream server keeps no rows: agents that register (or fall behind a tiny history) while
+// rule changes keep arriving get their snapshot from the physical stage, at a revision the later
+// deltas continue, and end up with exactly what a from-scratch computation gives.
+TEST(Controller, SnapshotsComeFromThePhysicalStageWhileChangesArrive) {
+  TempDir dir;
+  auto store = store::OpenStore("mem:");
+  ASSERT_TRUE(store.ok());
+  ControllerOptions o = Options(dir, "c1");
+  o.history_deltas = 2;
+  auto c = Controller::Start(store->get(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE((*c)->streams().source_mode());
+  auto api_holder = StartApi(store->get());
+  ApiServer& api = *api_holder;
+  std::string spec = SeedSpec();
+  ASSERT_TRUE((*c)->WaitApplied(Apply(api, spec), std::chrono::seconds(20)));
+  const std::string addr = (*c)->agent_addresses()[0];
+  const std::string from = "destination_ports: [80, 5201]";
+  ASSERT_NE(spec.find(from), std::string::npos);
+  // Rule changes in the background: the port list of one rule, 20 times.
+  std::vector<std::string> specs;
+  for (int i = 0; i < 20; ++i) {
+    std::string changed = spec;
+    changed.replace(changed.find(from), from.size(), "destination_ports: [" + std::to_string(8000 + i) + "]");
+    specs.push_back(changed);
+  }
+  std::atomic<int64_t> last_rev{0};
+  std::thread changer([&] {
+    for (const std::string& sp : specs) {
+      last_rev = Apply(api, sp);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  std::vector<std::unique_ptr<TestAgent>> agents;
+  for (int round = 0; round < 4; ++round) {
+    for (const char* h : {"h1", "h2"}) {
+      agents.push_back(std::make_unique<TestAgent>(AgentOptions(h, addr)));
+      ASSERT_TRUE(agents.back()->Start().ok());
+    }
+    // Each has its first snapshot (one source call each) before it goes.
+    for (const auto& a : agents) ASSERT_TRUE(Eventually([&] { return !a->seen().empty(); }));
+    EXPECT_TRUE(agents[0]->seen()[0].snapshot);
+    if (round < 3) agents.clear();  // the next ones register from scratch
+  }
+  changer.join();
+  ASSERT_TRUE((*c)->WaitApplied(last_rev.load(), std::chrono::seconds(20)));
+  ASSERT_TRUE(Converged(**c, *agents[0], "h1"));
+  ASSERT_TRUE(Converged(**c, *agents[1], "h2"));
+  EXPECT_EQ(Rows(*agents[0]), Reference(specs.back(), "h1"));
+  EXPECT_EQ(Rows(*agents[1]), Reference(specs.back(), "h2"));
+  for (const auto& a : agents) {
+    EXPECT_EQ(a->out_of_order(), 0);
+    EXPECT_EQ(a->rows().inconsistencies(), 0u);
+    EXPECT_EQ(a->client().counters().protocol_errors, 0u);
+  }
+  ControllerStatus st = (*c)->Status();
+  EXPECT_GE(st.stream.source_calls, 8u);  // at least one snapshot per registration
+  for (const auto& h : st.hosts) {
+    if (h.host == "h1") EXPECT_EQ(h.rows, Reference(specs.back(), "h1").size());
+  }
+}
+
 TEST(Controller, RendezvousOwnerIsStableAndBalanced) {
   const std::vector<std::string> ids = {"c1", "c2", "c3"};
   std::map<std::string, int> per;
@@ -316,7 +395,7 @@ TEST(Controller, RendezvousOwnerIsStableAndBalanced) {
 
 // Two controllers on one store: each serves the hosts it owns, redirects the others; stopping
 // one hands its hosts to the other, and their agents converge there.
-TEST(Controller, TwoControllersShareHostsAndTakeOver) {
+TEST_P(ControllerModes, TwoControllersShareHostsAndTakeOver) {
   TempDir dir;
   auto store = store::OpenStore("mem:");
   ASSERT_TRUE(store.ok());
