@@ -62,14 +62,18 @@ double CpuMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-size_t RssOf(const std::string& status_path) {
+size_t StatusField(const std::string& status_path, const char* field) {
   std::ifstream in(status_path);
   std::string line;
+  const size_t n = std::strlen(field);
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.compare(0, n, field) == 0) return std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
   }
   return 0;
 }
+size_t RssOf(const std::string& status_path) { return StatusField(status_path, "VmRSS:"); }
+// Peak RSS of this process so far (the kernel's high-water mark).
+size_t PeakRssOf(const std::string& status_path) { return StatusField(status_path, "VmHWM:"); }
 
 size_t StringHeap(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
 
@@ -401,6 +405,7 @@ int Run(int argc, char** argv) {
   const double full_ack_ms = Ms(t_commit, t_last_ack);
   std::fprintf(stderr, "full convergence: commit %.0f ms, published %.0f ms, last ack %.0f ms after commit (%zu hosts)\n",
                full_commit_ms, full_publish_ms, full_ack_ms, published.size());
+  const size_t rss_peak = PeakRssOf("/proc/self/status");  // during convergence (before: less)
   malloc_trim(0);
   const size_t rss_after = RssOf("/proc/self/status");
 
@@ -479,6 +484,7 @@ int Run(int argc, char** argv) {
         {"mean_physical_ms", lat.empty() ? 0.0 : phase_sum[2] / lat.size()},
         {"mean_publish_ms", lat.empty() ? 0.0 : phase_sum[3] / lat.size()}}},
       {"controller_rss_bytes", rss_after},
+      {"controller_peak_rss_bytes", rss_peak},
       {"controller_rss_growth_bytes", rss_after > rss_before ? rss_after - rss_before : 0},
       {"stream", {{"snapshots_sent", cst.stream.snapshots_sent}, {"deltas_sent", cst.stream.deltas_sent},
                   {"acks", cst.stream.acks}, {"source_calls", cst.stream.source_calls},
@@ -505,8 +511,9 @@ int Run(int argc, char** argv) {
                   phase_sum[0] / lat.size(), phase_sum[1] / lat.size(), phase_sum[2] / lat.size(), phase_sum[3] / lat.size(),
                   Percentile(cpu, 0.5), Percentile(cpu, 0.99));
     }
-    std::printf("  controller RSS            %8.1f MiB (growth %.1f MiB)\n", rss_after / 1048576.0,
-                (rss_after > rss_before ? rss_after - rss_before : 0) / 1048576.0);
+    std::printf("  controller RSS            %8.1f MiB after convergence (growth %.1f MiB); peak %.1f MiB\n",
+                rss_after / 1048576.0, (rss_after > rss_before ? rss_after - rss_before : 0) / 1048576.0,
+                rss_peak / 1048576.0);
     std::printf("  stream                    %llu snapshots sent (%llu source calls, %llu asked again), %llu deltas\n",
                 static_cast<unsigned long long>(cst.stream.snapshots_sent),
                 static_cast<unsigned long long>(cst.stream.source_calls),
