@@ -75,6 +75,7 @@ class StreamServer::Impl {
   void Shutdown();
 
   uint64_t Publish(const std::string& host, const records::Delta& rows);
+  uint64_t PublishExact(const std::string& host, const records::Delta& rows);  // source mode
   uint64_t Reset(const std::string& host, const records::RecordSet& rows);
   uint64_t ResetFromSource(const std::string& host, size_t row_count);
   bool source_mode() const { return static_cast<bool>(options_.snapshot_source); }
@@ -632,7 +633,59 @@ void StreamServer::Impl::TrimHistoryLocked(HostState& h) {
   }
 }
 
+uint64_t StreamServer::Impl::PublishExact(const std::string& host, const records::Delta& rows) {
+  // The caller's deltas are exact (see snapshot_source): nothing to filter, so the message is
+  // built outside the lock, and not at all when the history would drop it at once.
+  const size_t changed = rows.deletes.size() + rows.inserts.size();
+  bool whole = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    HostState& h = HostLocked(host);
+    const size_t after = h.row_count - std::min(h.row_count, rows.deletes.size()) + rows.inserts.size();
+    // It alone holds more rows than TrimHistoryLocked allows (typically a host's first big
+    // delta). A stale answer (a concurrent Publish of the host) costs a snapshot, not correctness.
+    whole = changed > std::max<size_t>(after / 2, 64);
+  }
+  std::shared_ptr<pb::ControllerMessage> m;
+  if (changed > 0 && !whole) {
+    m = std::make_shared<pb::ControllerMessage>();
+    pb::Delta* d = m->mutable_delta();
+    for (const records::Record& r : rows.deletes) ToProto(r, d->add_deletes());
+    for (const records::Record& r : rows.inserts) ToProto(r, d->add_inserts());
+  }
+  std::vector<std::pair<Session*, Action>> actions;
+  uint64_t revision;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    HostState& h = HostLocked(host);
+    h.published = true;
+    if (changed == 0) {
+      if (ready_ || h.sessions.empty()) return h.revision;
+      PumpHostLocked(h, &actions);  // first publish of a host whose agent waits for readiness
+    } else {
+      h.row_count = h.row_count - std::min(h.row_count, rows.deletes.size()) + rows.inserts.size();
+      h.revision += 1;
+      if (whole) {
+        // As Reset: the host's streams get a snapshot at this revision from the source.
+        h.history.clear();
+        h.history_rows = 0;
+        h.history_base = h.revision;
+      } else {
+        m->mutable_delta()->set_revision(h.revision);
+        h.history.push_back(std::move(m));
+        h.history_rows += changed;
+        TrimHistoryLocked(h);
+      }
+      PumpHostLocked(h, &actions);
+    }
+    revision = h.revision;
+  }
+  for (auto& [s, a] : actions) Perform(s, std::move(a));
+  return revision;
+}
+
 uint64_t StreamServer::Impl::Publish(const std::string& host, const records::Delta& rows) {
+  if (source_mode()) return PublishExact(host, rows);
   std::vector<std::pair<Session*, Action>> actions;
   uint64_t revision;
   {
@@ -641,13 +694,7 @@ uint64_t StreamServer::Impl::Publish(const std::string& host, const records::Del
     h.published = true;
     auto m = std::make_shared<pb::ControllerMessage>();
     pb::Delta* d = m->mutable_delta();
-    if (source_mode()) {
-      // The caller's deltas are exact (see snapshot_source): nothing to filter.
-      for (const records::Record& r : rows.deletes) ToProto(r, d->add_deletes());
-      for (const records::Record& r : rows.inserts) ToProto(r, d->add_inserts());
-      h.row_count -= std::min(h.row_count, rows.deletes.size());
-      h.row_count += rows.inserts.size();
-    } else {
+    {
       // Only real changes go out, so the agent's set never counts an inconsistency.
       for (const records::Record& r : rows.deletes) {
         if (h.rows.Erase(r)) ToProto(r, d->add_deletes());

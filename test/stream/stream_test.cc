@@ -534,6 +534,33 @@ TEST(StreamSource, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
   EXPECT_EQ(f.server->Status()[0].rows, 2u);
 }
 
+// A delta larger than half the share it leaves would be dropped from the history at once: the
+// connected agent gets that revision as a snapshot from the source, later small ones as deltas.
+TEST(StreamSource, DeltaLargerThanTheHistoryBoundArrivesAsASnapshot) {
+  Fixture f({}, /*with_source=*/true);
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  const uint64_t r1 = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
+  ASSERT_TRUE(a.WaitRevision(r1));
+  records::Delta big;
+  for (int i = 0; i < 200; ++i) big.inserts.push_back(Row("Flow", {"A", std::to_string(i)}));
+  const uint64_t r2 = f.Publish("h1", big);
+  EXPECT_EQ(r2, r1 + 1);
+  ASSERT_TRUE(a.WaitRevision(r2));
+  const uint64_t r3 = f.Publish("h1", Del({Row("Flow", {"A", "7"})}));
+  ASSERT_TRUE(a.WaitRevision(r3));
+  auto seen = a.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(seen[0].snapshot);
+  EXPECT_TRUE(seen[1].snapshot);
+  EXPECT_EQ(seen[1].revision, r2);
+  EXPECT_EQ(seen[1].rows, 201u);
+  EXPECT_FALSE(seen[2].snapshot);
+  EXPECT_EQ(Rows(a), f.shares["h1"].rows());
+  EXPECT_EQ(f.server->Status()[0].rows, 200u);
+  EXPECT_EQ(f.server->Status()[0].history, 1u);
+}
+
 // The source's rows are older than the history reaches (the host was published past the
 // history bound between the source's read and the server receiving the rows): the server asks
 // again instead of sending a snapshot it cannot continue from.
