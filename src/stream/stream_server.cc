@@ -141,8 +141,8 @@ class StreamServer::Impl {
   // Source mode.
   void RequestSnapshotLocked(Session* s);
   void ClearQueueLocked(Session* s);
-  void InstallSnapshotLocked(const std::string& host, uint64_t revision, const std::vector<MsgPtr>& chunks,
-                             std::vector<std::pair<Session*, Action>>* actions);
+  void InstallSnapshotLocked(const std::string& host, uint64_t revision, size_t rows,
+                             const std::vector<MsgPtr>& chunks, std::vector<std::pair<Session*, Action>>* actions);
   void FetchLoop();
 
   StreamServerOptions options_;
@@ -494,7 +494,7 @@ void StreamServer::Impl::RequestSnapshotLocked(Session* s) {
   }
 }
 
-void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t revision,
+void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t revision, size_t rows,
                                                const std::vector<MsgPtr>& chunks,
                                                std::vector<std::pair<Session*, Action>>* actions) {
   auto it = hosts_.find(host);
@@ -511,6 +511,14 @@ void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t
     for (Session* s : waiting) RequestSnapshotLocked(s);
     return;
   }
+  // The row count, exactly: the snapshot's plus the net change of the deltas after it (so a
+  // ResetFromSource with an estimate is corrected by the first snapshot).
+  int64_t count = static_cast<int64_t>(rows);
+  for (size_t i = revision - h.history_base; i < h.history.size(); ++i) {
+    const pb::Delta& d = h.history[i]->delta();
+    count += d.inserts_size() - d.deletes_size();
+  }
+  h.row_count = static_cast<size_t>(std::max<int64_t>(count, 0));
   for (Session* s : waiting) {
     s->want_snapshot = false;
     s->queue.assign(chunks.begin(), chunks.end());
@@ -543,16 +551,18 @@ void StreamServer::Impl::FetchLoop() {
     ++counters_.source_calls;
     l.unlock();
     uint64_t revision;
+    size_t rows;
     std::vector<MsgPtr> chunks;
     {
       records::Delta d = options_.snapshot_source(host);
       revision = d.revision;
+      rows = d.inserts.size();
       chunks = SnapshotChunks(d.inserts.begin(), d.inserts.end(), revision);
     }
     std::vector<std::pair<Session*, Action>> actions;
     l.lock();
     --fetching_;
-    InstallSnapshotLocked(host, revision, chunks, &actions);
+    InstallSnapshotLocked(host, revision, rows, chunks, &actions);
     fetch_cv_.notify_all();
     if (!actions.empty()) {
       l.unlock();

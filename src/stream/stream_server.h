@@ -130,7 +130,8 @@ class StreamServer {
   // only rows.rows().size() is used (prefer ResetFromSource).
   uint64_t Reset(const std::string& host, const records::RecordSet& rows);
   // Source mode: the host's share is now whatever the source returns for revisions >= the
-  // returned one (`row_count` rows); forgets the history, connected agents get a snapshot.
+  // returned one (`row_count` rows: an estimate is fine, the next snapshot corrects it; until
+  // then it bounds the history); forgets the history, connected agents get a snapshot.
   // REQUIRES: options.snapshot_source is set (else it aborts: a programming error).
   uint64_t ResetFromSource(const std::string& host, size_t row_count);
   // Forgets a host (no longer served here): its connected agents are redirected to

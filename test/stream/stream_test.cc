@@ -534,6 +534,28 @@ TEST(StreamSource, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
   EXPECT_EQ(f.server->Status()[0].rows, 2u);
 }
 
+// ResetFromSource with a wrong row count (an estimate): the first snapshot corrects it.
+TEST(StreamSource, SnapshotCorrectsAnEstimatedRowCount) {
+  Fixture f({}, /*with_source=*/true);
+  records::RecordSet rs;
+  for (int i = 0; i < 10; ++i) rs.Insert(Row("Flow", {"A", std::to_string(i)}));
+  uint64_t rev;
+  {
+    std::lock_guard<std::mutex> l(f.mu);
+    f.shares["h1"] = rs;
+    rev = f.server->ResetFromSource("h1", 0);
+  }
+  EXPECT_EQ(f.server->Status()[0].rows, 0u);
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(a.WaitRevision(rev));
+  EXPECT_EQ(f.server->Status()[0].rows, 10u);
+  const uint64_t r2 = f.Publish("h1", Ins({Row("Flow", {"A", "x"})}));
+  ASSERT_TRUE(a.WaitRevision(r2));
+  EXPECT_EQ(f.server->Status()[0].rows, 11u);
+  EXPECT_EQ(Rows(a), f.shares["h1"].rows());
+}
+
 // A delta larger than half the share it leaves would be dropped from the history at once: the
 // connected agent gets that revision as a snapshot from the source, later small ones as deltas.
 TEST(StreamSource, DeltaLargerThanTheHistoryBoundArrivesAsASnapshot) {
