@@ -9,6 +9,8 @@
 //                  (each a different rule/port; reverted between repetitions), hosts reached and
 //                  records changed.
 //   --store URL    persist allocations (store::OpenStore, e.g. mem: or file:DIR); default none.
+//   --snapshots    full compute with PhysicalStage::ApplyForSnapshots (no per-host rows), then
+//                  every host's Snapshot once (a controller starting on a full store).
 #include <malloc.h>
 
 #include <algorithm>
@@ -71,7 +73,7 @@ int Usage(const char* msg) {
   if (msg) std::fprintf(stderr, "rampart-bench physical: %s\n", msg);
   std::fprintf(stderr,
                "usage: rampart-bench physical [--hosts N] [--ports N] [--tenants N] [--rules N] [--seed N]\n"
-               "         [--reps N] [--store URL] [--json]\n"
+               "         [--reps N] [--store URL] [--json] [--snapshots]\n"
                "defaults: --hosts 1000 --ports 10000 --tenants 100 --rules 50000 --seed 1 --reps 7\n");
   return 2;
 }
@@ -86,6 +88,7 @@ int Run(int argc, char** argv) {
   GeneratorOptions gen;
   int reps = 7;
   bool json = false;
+  bool snapshots = false;  // full compute with ApplyForSnapshots (no per-host rows built)
   std::string store_url;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
@@ -99,6 +102,7 @@ int Run(int argc, char** argv) {
     };
     long long n = 0;
     if (k == "--json") json = true;
+    else if (k == "--snapshots") snapshots = true;
     else if (k == "--hosts") { if (!num(2, n)) return Usage("--hosts needs a number >= 2"); gen.hosts = static_cast<int>(n); }
     else if (k == "--ports") { if (!num(1, n)) return Usage("--ports needs a number >= 1"); gen.ports = static_cast<int>(n); }
     else if (k == "--tenants") { if (!num(1, n)) return Usage("--tenants needs a number >= 1"); gen.tenants = static_cast<int>(n); }
@@ -142,7 +146,7 @@ int Run(int argc, char** argv) {
   }
   auto t1 = Clock::now();
   double c1 = CpuMs();
-  auto per_host = physical.Apply(logical->engine(), *d);
+  auto per_host = snapshots ? physical.ApplyForSnapshots(logical->engine(), *d) : physical.Apply(logical->engine(), *d);
   double physical_ms = Ms(t1, Clock::now());
   double physical_cpu_ms = CpuMs() - c1;
   if (!per_host.ok()) {
@@ -150,11 +154,22 @@ int Run(int argc, char** argv) {
     return 1;
   }
   size_t hosts_with_records = per_host->size();
-  size_t full_rows = Rows(*per_host);
+  size_t full_rows = snapshots ? physical.RowCount() : Rows(*per_host);
   size_t max_host_rows = 0;
   std::string busiest_host;
   for (const auto& [h, delta] : *per_host) {
     if (delta.inserts.size() > max_host_rows) max_host_rows = delta.inserts.size(), busiest_host = h;
+  }
+  // Snapshot mode: every host's snapshot built once (what agents registering with a controller
+  // that just started get), one at a time, dropped at once.
+  double all_snapshots_cpu_ms = 0;
+  if (snapshots) {
+    double a0 = CpuMs();
+    for (const auto& [h, delta] : *per_host) {
+      size_t n = physical.Snapshot(h).rows().size();
+      if (n > max_host_rows) max_host_rows = n, busiest_host = h;
+    }
+    all_snapshots_cpu_ms = CpuMs() - a0;
   }
   *per_host = {};
   d = nlog::Delta{};
@@ -176,12 +191,20 @@ int Run(int argc, char** argv) {
                  {"hosts_with_records", hosts_with_records},
                  {"records", full_rows},
                  {"max_records_per_host", max_host_rows},
+                 {"mode", snapshots ? "ApplyForSnapshots, then every host's Snapshot" : "Apply (per-host deltas)"},
+                 {"all_snapshots_cpu_ms", all_snapshots_cpu_ms},
                  {"rss_before_bytes", rss0},
                  {"rss_total_growth_bytes", rss2 - std::min(rss2, rss0)},
                  {"engine_memory_bytes", logical->engine().MemoryBytes()},
                  {"physical_rows", physical.RowCount()},
                  {"snapshot_busiest_host_cpu_ms", snapshot_ms},
                  {"snapshot_busiest_host_records", snap_rows}};
+  {
+    nlohmann::json tables = nlohmann::json::object();
+    for (const auto& t : logical->engine().program().tables())
+      tables[t.name] = logical->engine().TableSize(t.name);
+    out["logical_tables"] = tables;
+  }
   out["allocations"] = {{"datapath_keys", alloc.datapath_keys}, {"port_keys", alloc.port_keys}, {"tags", alloc.tags},
                         {"instance_ids", alloc.instance_ids}, {"engine_ports", alloc.engine_ports}};
 
@@ -253,6 +276,14 @@ int Run(int argc, char** argv) {
               store_url.empty() ? "none" : store_url.c_str());
   std::printf("  full compute   logical %.0f ms cpu (%.0f wall), physical %.0f ms cpu (%.0f wall): %zu records to %zu hosts (max %zu per host)\n",
               logical_cpu_ms, logical_ms, physical_cpu_ms, physical_ms, full_rows, hosts_with_records, max_host_rows);
+  if (snapshots)
+    std::printf("  (physical: ApplyForSnapshots; then every host's snapshot built once: %.0f ms cpu)\n", all_snapshots_cpu_ms);
+  {
+    std::string line;
+    for (const auto& [name, n] : out["logical_tables"].items())
+      if (n.get<size_t>() > 0) line += " " + name + " " + std::to_string(n.get<size_t>());
+    std::printf("  logical rows  %s\n", line.c_str());
+  }
   std::printf("  memory         RSS +%.1f MiB for both stages: physical stage %.1f MiB (%zu rows), logical %.1f MiB; peak %.1f MiB\n",
               (rss2 - std::min(rss2, rss0)) / 1048576.0, physical_bytes / 1048576.0, out["full"]["physical_rows"].get<size_t>(),
               out["full"]["logical_stage_bytes"].get<size_t>() / 1048576.0, ProcStatus("VmHWM") / 1048576.0);

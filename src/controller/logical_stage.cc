@@ -115,8 +115,10 @@ HostView BuildHostView(const nlog::Engine& engine, const std::string& host) {
   std::set<std::pair<std::string, std::string>> dps;
   for (const auto& r : ScanOrEmpty(engine, "DpHost"))
     if (Str(r[2]) == host) dps.insert({Str(r[0]), Str(r[1])});
+  const std::string self_tunnel = absl::StrCat("output(tunnel:", host, ")");
   for (const auto& r : ScanOrEmpty(engine, "LFlow")) {
     if (!dps.count({Str(r[0]), Str(r[1])})) continue;
+    if (Str(r[5]) == self_tunnel) continue;  // this host delivers locally (its PFlow rows)
     v.flows.push_back({Str(r[0]), Str(r[1]), Str(r[2]), r[3].AsInt(), Str(r[4]), Str(r[5])});
   }
   for (const auto& r : ScanOrEmpty(engine, "PFlow")) {

@@ -89,7 +89,8 @@ std::set<std::string> Text(const std::vector<Row>& rows) {
 
 // What hosts receive, in the shape of a per-host table: the program keeps flows per datapath and
 // rules per instance, and the physical stage joins them with their hosts. Spanned() does that join
-// here (independently of the physical stage): "PFlow" = PFlow + LFlow x DpHost (t, host, dp, ...),
+// here (independently of the physical stage): "PFlow" = PFlow + LFlow x DpHost (t, host, dp, ...)
+// without a host's tunnel to itself,
 // "FwRuleSpan" = InstRule x FwInstance (t, inst, rule, priority, text, host), "FwGroupSpan" =
 // InstGroupAddr x FwInstance (t, inst, grp, prefix, host); any other table as it is.
 std::vector<Row> Spanned(const LogicalStage& s, const std::string& t) {
@@ -97,7 +98,8 @@ std::vector<Row> Spanned(const LogicalStage& s, const std::string& t) {
     std::vector<Row> out = Scan(s, "PFlow");
     for (const Row& dh : Scan(s, "DpHost"))
       for (const Row& f : Scan(s, "LFlow"))
-        if (f[0] == dh[0] && f[1] == dh[1]) out.push_back({f[0], dh[2], f[1], f[2], f[3], f[4], f[5]});
+        if (f[0] == dh[0] && f[1] == dh[1] && f[5].ToString() != "output(tunnel:" + dh[2].ToString() + ")")
+          out.push_back({f[0], dh[2], f[1], f[2], f[3], f[4], f[5]});
     return out;
   }
   if (t == "FwRuleSpan" || t == "FwGroupSpan") {

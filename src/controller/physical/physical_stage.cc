@@ -14,13 +14,16 @@
 //   5. per-host deltas from the touched rows and the fan-out, each with the host's next revision.
 //
 // Fan-out: a datapath's flows (LFlow) and an instance's rules and group addresses (InstRule,
-// InstGroupAddr) are held once, compact, under the datapath / instance, not once per host: a
-// host's share of them is the join with the datapath's hosts (DpHost) / the instance's hosts
-// (FwInstance), done here when a delta or a snapshot is built. The delta of that join is
-// dRows x Hosts_old + Rows_new x dHosts: row changes are fanned out (step 2, first) before the
-// host sets change, and a host joining or leaving a datapath/instance takes the rows as they are
-// after the change. The net change per (host, row) is summed in `fan` (a row and a host both
-// added and removed in one batch cancel out).
+// InstGroupAddr) are held once, compact, under the datapath / instance ("bags"), not once per
+// host: a host's share of them is the join with the datapath's hosts (DpHost) / the instance's
+// hosts (FwInstance), done here when a delta or a snapshot is built. Per datapath/instance, with
+// L the rows and H the hosts before (old) and after (new) one Apply, the change of L x H is,
+// without any pair counted twice:
+//   - a deleted row leaves every host of H_old;
+//   - a host that left (joined) loses (gets) the rows of L_old and L_new both;
+//   - an inserted row reaches every host of H_new.
+// Step 2 only records which hosts joined or left; step 4 (infallible) updates the bags and emits.
+
 #include "controller/physical/physical_stage.h"
 
 #include <algorithm>
@@ -258,7 +261,9 @@ struct PhysicalStage::State {
   std::set<std::tuple<int, std::string, std::string>> pending_free;
   std::set<std::tuple<std::string, std::string, std::string>> dirty_slices;  // (h, t, i)
   std::set<std::pair<std::string, std::string>> dirty_vm;                    // (t, P)
-  absl::flat_hash_map<std::string, absl::flat_hash_map<CRow, int>> fan;     // host -> row -> net change
+  // Hosts that joined (+1) or left (-1) a datapath / an instance in this batch.
+  std::vector<std::tuple<NamePair, std::string, int>> dp_moves, inst_moves;
+  uint32_t flow_table_id = kNone;  // interned "Flow"
   PhysicalOptions opt;
 
   // ================================================================= primitives (with undo)
@@ -476,7 +481,7 @@ struct PhysicalStage::State {
       SetErase(dp_hosts, std::make_tuple(t, dp, h));
       SetErase(host_dps, std::make_tuple(h, t, dp));
     }
-    FanBag(dp_flows, dk, h, d);
+    dp_moves.emplace_back(dk, h, d);
     // Peers: every other host of the datapath.
     for (auto it = dp_hosts.lower_bound({t, dp, ""});
          it != dp_hosts.end() && std::get<0>(*it) == t && std::get<1>(*it) == dp; ++it) {
@@ -669,32 +674,67 @@ struct PhysicalStage::State {
     pending_free.clear();
     dirty_slices.clear();
     dirty_vm.clear();
-    fan.clear();
+    dp_moves.clear();
+    inst_moves.clear();
   }
 
   // ================================================================= fan-out
 
-  void Fan(const std::string& h, const CRow& r, int d) {
-    auto& m = fan[h];
-    auto [it, fresh] = m.try_emplace(r, d);
-    if (!fresh && (it->second += d) == 0) m.erase(it);
+  // A Flow row whose whole action is a tunnel to host X (`output(tunnel:X)`) is not sent to X
+  // itself: X has the local form of that delivery in its own rows (docs/logical-stage.md, UPCP).
+  std::string_view TunnelTarget(const CRow& r) const {
+    if (r.v[0] != flow_table_id || r.v[6] == kNone) return {};
+    std::string_view a = strings.Str(r.v[6]);
+    constexpr std::string_view kPre = "output(tunnel:";
+    if (a.size() <= kPre.size() + 1 || a.substr(0, kPre.size()) != kPre || a.back() != ')') return {};
+    a = a.substr(kPre.size(), a.size() - kPre.size() - 1);
+    return a.find_first_of(",;()") == std::string_view::npos ? a : std::string_view();
   }
-  // Every row of `bag` to (d=+1) or from (d=-1) host h.
-  void FanBag(const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key, const std::string& h, int d) {
-    auto it = bags.find(key);
-    if (it == bags.end()) return;
-    for (const CRow& r : it->second) Fan(h, r, d);
+  bool ToSelf(const std::string& h, const CRow& r) const {
+    std::string_view x = TunnelTarget(r);
+    return !x.empty() && x == h;
   }
-  // A row of a datapath / instance appears (d=+1) or goes (d=-1): to every current host of it.
-  // `hosts` is dp_hosts ((t, dp, h)) or inst_hosts ((t, i, h)).
-  void RowChange(absl::node_hash_map<NamePair, RowBag>& bags,
-                 const std::set<std::tuple<std::string, std::string, std::string>>& hosts, const NamePair& key,
-                 const CRow& r, int d) {
-    RowBag& bag = bags[key];
-    if (d > 0 ? !SetInsert(bag, r) : !SetErase(bag, r)) return;
-    for (auto it = hosts.lower_bound({key.first, key.second, ""});
-         it != hosts.end() && std::get<0>(*it) == key.first && std::get<1>(*it) == key.second; ++it) {
-      Fan(std::get<2>(*it), r, d);
+
+  // Step 4 for one kind of bag: `bags` ((t, x) -> rows), `hosts` ((t, x, h) after the change),
+  // the batch's host moves and row changes; emit(h, rows, d) receives every (host, row) change.
+  using KeyRows = std::vector<std::pair<NamePair, CRow>>;
+  template <class Emit>
+  void FanOut(absl::node_hash_map<NamePair, RowBag>& bags,
+              const std::set<std::tuple<std::string, std::string, std::string>>& hosts,
+              const std::vector<std::tuple<NamePair, std::string, int>>& moves, const KeyRows& deleted,
+              const KeyRows& inserted, Emit&& emit) {
+    struct Change {
+      std::vector<CRow> del, ins;
+      std::set<std::string> joined, left;
+    };
+    std::map<NamePair, Change> by_key;
+    for (const auto& [k, h, d] : moves) (d > 0 ? by_key[k].joined : by_key[k].left).insert(h);
+    for (const auto& [k, r] : deleted) by_key[k].del.push_back(r);
+    for (const auto& [k, r] : inserted) by_key[k].ins.push_back(r);
+    for (auto& [k, c] : by_key) {
+      std::vector<std::string> now;  // H_new
+      for (auto it = hosts.lower_bound({k.first, k.second, ""});
+           it != hosts.end() && std::get<0>(*it) == k.first && std::get<1>(*it) == k.second; ++it) {
+        now.push_back(std::get<2>(*it));
+      }
+      RowBag& bag = bags[k];
+      if (!c.del.empty()) {
+        for (const std::string& h : now) {
+          if (!c.joined.count(h)) emit(h, c.del, -1);
+        }
+        for (const std::string& h : c.left) emit(h, c.del, -1);
+        for (const CRow& r : c.del) bag.erase(r);
+      }
+      if (!bag.empty()) {
+        std::vector<CRow> kept(bag.begin(), bag.end());  // L_old and L_new both
+        for (const std::string& h : c.left) emit(h, kept, -1);
+        for (const std::string& h : c.joined) emit(h, kept, +1);
+      }
+      if (!c.ins.empty()) {
+        for (const CRow& r : c.ins) bag.insert(r);
+        for (const std::string& h : now) emit(h, c.ins, +1);
+      }
+      if (bag.empty()) bags.erase(k);
     }
   }
 };
@@ -702,6 +742,7 @@ struct PhysicalStage::State {
 PhysicalStage::PhysicalStage(store::Store* store, PhysicalOptions options)
     : store_(store), options_(options), state_(std::make_unique<State>()) {
   state_->opt = options_;
+  state_->flow_table_id = state_->strings.Id(std::string("Flow"));
 }
 PhysicalStage::~PhysicalStage() = default;
 
@@ -757,6 +798,17 @@ absl::Status PhysicalStage::Load() {
 
 absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const nlog::Engine& engine,
                                                                            const nlog::Delta& logical_delta) {
+  return ApplyImpl(engine, logical_delta, /*with_rows=*/true);
+}
+
+absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyForSnapshots(
+    const nlog::Engine& engine, const nlog::Delta& logical_delta) {
+  return ApplyImpl(engine, logical_delta, /*with_rows=*/false);
+}
+
+absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(const nlog::Engine& engine,
+                                                                               const nlog::Delta& logical_delta,
+                                                                               bool with_rows) {
   State& s = *state_;
   s.ClearBatch();
   auto fail = [&](absl::Status st) {
@@ -800,26 +852,6 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   };
 
   // ---- 2. fallible part
-  // Fan-out rows first, against the datapaths' and instances' hosts as they were (see the top).
-  auto compact = [&](uint32_t table_id, const Row& r) {
-    CRow c;
-    c.v.fill(kNone);
-    c.v[0] = table_id;
-    for (size_t col = 0; col < r.size() && col < kMaxCols; ++col) c.v[col + 1] = s.strings.Id(r[col]);
-    return c;
-  };
-  auto fan_table = [&](const char* table, const char* record_table, absl::node_hash_map<NamePair, RowBag>& bags,
-                       const std::set<std::tuple<std::string, std::string, std::string>>& hosts) {
-    const nlog::TableDelta* td = out_rows(table);
-    if (!td) return;
-    const uint32_t table_id = s.strings.Id(std::string(record_table));
-    for (const Row& r : td->deleted) s.RowChange(bags, hosts, {S(r[0]), S(r[1])}, compact(table_id, r), -1);
-    for (const Row& r : td->inserted) s.RowChange(bags, hosts, {S(r[0]), S(r[1])}, compact(table_id, r), +1);
-  };
-  fan_table("LFlow", "Flow", s.dp_flows, s.dp_hosts);
-  fan_table("InstRule", "FwRule", s.inst_rows, s.inst_hosts);
-  fan_table("InstGroupAddr", "FwGroup", s.inst_rows, s.inst_hosts);
-
   // Hosts.
   for (const Row& r : in["Host"].first) {
     s.SetUnderlay(S(r[0]), std::nullopt);
@@ -939,7 +971,7 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
       s.Release(kInst, h, J({t, i}));
       s.MapSet(s.inst, k, std::optional<std::pair<std::string, std::string>>());
       s.SetErase(s.inst_hosts, std::make_tuple(t, i, h));
-      s.FanBag(s.inst_rows, {t, i}, h, -1);
+      s.inst_moves.emplace_back(NamePair{t, i}, h, -1);
     }
     for (const Row& r : id->inserted) {
       const std::string t = S(r[0]), i = S(r[1]), kind = S(r[2]), h = S(r[3]), def = S(r[4]);
@@ -950,7 +982,7 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
       s.AddRow(h, Record{"Instance", {t, i, kind, def, std::to_string(*n)}}, +1);
       s.MapSet(s.inst, k, std::optional<std::pair<std::string, std::string>>(std::make_pair(kind, def)));
       s.SetInsert(s.inst_hosts, std::make_tuple(t, i, h));
-      s.FanBag(s.inst_rows, {t, i}, h, +1);
+      s.inst_moves.emplace_back(NamePair{t, i}, h, +1);
     }
   }
   if (sd) {
@@ -1040,16 +1072,66 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   };
   direct("PFlow", "Flow", 1);
   direct("FwPortBinding", "FwPort", 3);
-  // The fan-out's net changes (each (host, row) is held at most once: a row of a datapath or
+  // The fan-out (see the top). A (host, row) pair is emitted at most once: a row of a datapath or
   // instance differs from every other by its tenant/datapath/instance columns, and LFlow never
-  // has the host-specific stage of PFlow).
-  for (const auto& [h, m] : s.fan) {
-    if (m.empty()) continue;
+  // holds a host-specific PFlow row (those deliver to the VM's port, LFlow's to a tunnel).
+  std::set<std::string> fanned_hosts;  // without rows: hosts whose fanned share changed
+  auto emit = [&](const std::string& h, const std::vector<CRow>& rows, int d) {
+    if (!with_rows) {
+      for (const CRow& r : rows) {
+        if (!s.ToSelf(h, r)) {
+          fanned_hosts.insert(h);
+          return;
+        }
+      }
+      return;
+    }
     records::Delta& delta = out[h];
-    for (const auto& [r, n] : m) (n > 0 ? delta.inserts : delta.deletes).push_back(s.FromC(r));
+    auto& v = d > 0 ? delta.inserts : delta.deletes;
+    for (const CRow& r : rows) {
+      if (!s.ToSelf(h, r)) v.push_back(s.FromC(r));
+    }
+  };
+  auto keyed = [&](const char* table, const char* record_table) {
+    State::KeyRows del, ins;
+    const nlog::TableDelta* td = out_rows(table);
+    if (!td) return std::make_pair(del, ins);
+    const uint32_t table_id = s.strings.Id(std::string(record_table));
+    auto compact = [&](const Row& r) {
+      CRow c;
+      c.v.fill(kNone);
+      c.v[0] = table_id;
+      for (size_t col = 0; col < r.size() && col < kMaxCols; ++col) c.v[col + 1] = s.strings.Id(r[col]);
+      return c;
+    };
+    for (const Row& r : td->deleted) del.emplace_back(NamePair{S(r[0]), S(r[1])}, compact(r));
+    for (const Row& r : td->inserted) ins.emplace_back(NamePair{S(r[0]), S(r[1])}, compact(r));
+    return std::make_pair(std::move(del), std::move(ins));
+  };
+  {
+    auto [del, ins] = keyed("LFlow", "Flow");
+    s.FanOut(s.dp_flows, s.dp_hosts, s.dp_moves, del, ins, emit);
+  }
+  {
+    auto [del, ins] = keyed("InstRule", "FwRule");
+    auto [gdel, gins] = keyed("InstGroupAddr", "FwGroup");
+    del.insert(del.end(), gdel.begin(), gdel.end());
+    ins.insert(ins.end(), gins.begin(), gins.end());
+    s.FanOut(s.inst_rows, s.inst_hosts, s.inst_moves, del, ins, emit);
+  }
+  if (!with_rows) {
+    for (auto& [h, d] : out) {
+      if (!d.deletes.empty() || !d.inserts.empty()) fanned_hosts.insert(h);
+    }
+    out.clear();
+    for (const std::string& h : fanned_hosts) {
+      records::Delta& d = out[h];
+      d.snapshot = true;
+      d.revision = ++s.revision[h];
+    }
   }
 
-  for (auto it = out.begin(); it != out.end();) {
+  for (auto it = out.begin(); with_rows && it != out.end();) {
     records::Delta& d = it->second;
     if (d.deletes.empty() && d.inserts.empty()) {
       it = out.erase(it);
@@ -1062,11 +1144,6 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::Apply(const
   }
   for (auto it = s.rows.begin(); it != s.rows.end();) {
     it = it->second.empty() ? s.rows.erase(it) : std::next(it);
-  }
-  for (auto* bags : {&s.dp_flows, &s.inst_rows}) {
-    for (auto it = bags->begin(); it != bags->end();) {
-      if (it->second.empty()) bags->erase(it++); else ++it;
-    }
   }
   for (auto& domain : s.alloc) {
     for (auto it = domain.begin(); it != domain.end();) {
@@ -1090,7 +1167,9 @@ records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
   auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
     auto it = bags.find(key);
     if (it == bags.end()) return;
-    for (const CRow& r : it->second) d.inserts.push_back(s.FromC(r));
+    for (const CRow& r : it->second) {
+      if (!s.ToSelf(host, r)) d.inserts.push_back(s.FromC(r));
+    }
   };
   for (auto it = s.host_dps.lower_bound({host, "", ""}); it != s.host_dps.end() && std::get<0>(*it) == host; ++it) {
     add_bag(s.dp_flows, {std::get<1>(*it), std::get<2>(*it)});
@@ -1128,12 +1207,16 @@ size_t PhysicalStage::RowCount() const {
   const State& s = *state_;
   size_t n = 0;
   for (const auto& [h, rows] : s.rows) n += rows.size();
-  auto bag_size = [](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) -> size_t {
+  auto bag_size = [&s](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key,
+                       const std::string& h) -> size_t {
     auto it = bags.find(key);
-    return it == bags.end() ? 0 : it->second.size();
+    if (it == bags.end()) return 0;
+    size_t k = 0;
+    for (const CRow& r : it->second) k += !s.ToSelf(h, r);
+    return k;
   };
-  for (const auto& [h, t, dp] : s.host_dps) n += bag_size(s.dp_flows, {t, dp});
-  for (const auto& [k, v] : s.inst) n += bag_size(s.inst_rows, {std::get<1>(k), std::get<2>(k)});
+  for (const auto& [h, t, dp] : s.host_dps) n += bag_size(s.dp_flows, {t, dp}, h);
+  for (const auto& [k, v] : s.inst) n += bag_size(s.inst_rows, {std::get<1>(k), std::get<2>(k)}, std::get<0>(k));
   return n;
 }
 

@@ -69,6 +69,12 @@ class PhysicalStage {
   // restore the logical stage to its previous spec and must not feed that rollback's delta here.
   absl::StatusOr<std::map<std::string, records::Delta>> Apply(const nlog::Engine& engine,
                                                               const nlog::Delta& logical_delta);
+  // As Apply, but builds no rows: every host whose share changed gets its next revision and an
+  // entry with snapshot = true and no rows (the caller sends it Snapshot(host)). For a first
+  // computation (a controller starting on a full store), where per-host deltas would hold the
+  // whole deployment's rows once more: 13 M records at 1,000 hosts / 50,000 rules.
+  absl::StatusOr<std::map<std::string, records::Delta>> ApplyForSnapshots(const nlog::Engine& engine,
+                                                                          const nlog::Delta& logical_delta);
 
   // The host's full current share, with its current revision (empty for an unknown host).
   records::RecordSet Snapshot(const std::string& host) const;
@@ -87,6 +93,8 @@ class PhysicalStage {
 
  private:
   struct State;
+  absl::StatusOr<std::map<std::string, records::Delta>> ApplyImpl(const nlog::Engine& engine,
+                                                                  const nlog::Delta& logical_delta, bool with_rows);
   store::Store* store_;
   PhysicalOptions options_;
   std::unique_ptr<State> state_;

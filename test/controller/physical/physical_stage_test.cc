@@ -537,6 +537,41 @@ TEST(PhysicalStage, RandomEditsEqualFreshComputation) {
   }
 }
 
+// ApplyForSnapshots changes the stage exactly as Apply does and names exactly the hosts Apply
+// sends a delta to, with the same revisions, without building any row.
+TEST(PhysicalStage, ApplyForSnapshotsMatchesApply) {
+  for (const std::string& name : ExampleNames()) {
+    SCOPED_TRACE(name);
+    auto ls = LogicalStage::Create();
+    ASSERT_TRUE(ls.ok());
+    PhysicalStage with_rows, without_rows;
+    NbSpec spec = Example(name);
+    Editor ed(4242);
+    for (int step = 0; step < 30; ++step) {
+      auto d = (*ls)->SetSpec(spec);
+      ASSERT_TRUE(d.ok()) << d.status();
+      auto a = with_rows.Apply((*ls)->engine(), *d);
+      auto b = without_rows.ApplyForSnapshots((*ls)->engine(), *d);
+      ASSERT_TRUE(a.ok() && b.ok());
+      std::map<std::string, uint64_t> ra, rb;
+      for (const auto& [h, delta] : *a) ra[h] = delta.revision;
+      for (const auto& [h, delta] : *b) {
+        rb[h] = delta.revision;
+        EXPECT_TRUE(delta.snapshot && delta.inserts.empty() && delta.deletes.empty()) << h;
+      }
+      EXPECT_EQ(ra, rb) << "step " << step;
+      EXPECT_EQ(with_rows.Hosts(), without_rows.Hosts());
+      for (const std::string& h : with_rows.Hosts()) {
+        EXPECT_EQ(with_rows.Snapshot(h).rows(), without_rows.Snapshot(h).rows()) << h << " step " << step;
+      }
+      EXPECT_EQ(with_rows.RowCount(), without_rows.RowCount());
+      if (::testing::Test::HasFailure()) return;
+      ed.Edit(spec);
+      if (ed.Pick(3) == 0) ed.Edit(spec);
+    }
+  }
+}
+
 TEST(PhysicalStage, AllocationsArePersistedFreedAndReused) {
   NbSpec spec = Example("seed-inline");
   testing::FakeStore store;
