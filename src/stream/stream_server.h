@@ -94,7 +94,8 @@ struct HostStreamStatus {
   std::string host;
   uint64_t revision = 0;  // current revision of the host's share
   uint64_t acked = 0;     // highest revision the agent acknowledged (this epoch's only)
-  size_t rows = 0;         // rows of the share (kept, or counted in source mode)
+  size_t rows = 0;  // rows of the share (kept; in source mode counted, exact from the first
+                    // snapshot sent after a ResetFromSource with an estimate)
   size_t history = 0;     // deltas kept for resume
   int connected = 0;      // streams registered for this host (0 or 1, transiently 2)
   std::string peer;       // the connected agent's address

@@ -688,11 +688,14 @@ records::Delta Controller::Impl::SnapshotForStream(const std::string& host) cons
 }
 
 void Controller::Impl::ResetStreamLocked(const std::string& host) {
-  records::RecordSet rs = physical_.Snapshot(host);
   if (streams_->source_mode()) {
-    streams_->ResetFromSource(host, rs.rows().size());
+    // No snapshot here just to count its rows (at startup that was one per owned host, under
+    // the exclusive lock): the host's first snapshot to an agent sets the count. Until then the
+    // history keeps at most 64 rows, which costs nothing: every agent needs a snapshot after a
+    // Reset anyway.
+    streams_->ResetFromSource(host, 0);
   } else {
-    streams_->Reset(host, rs);
+    streams_->Reset(host, physical_.Snapshot(host));
   }
 }
 
