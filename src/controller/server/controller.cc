@@ -587,7 +587,13 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   t = Clock::now();
   // Snapshots for the streams wait until the physical stage and the streams agree again.
   std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
-  auto per_host = physical_.Apply(*engine_, *delta);
+  // A batch that changes much (the first computation at startup, a whole deployment applied at
+  // once) gets no per-host deltas, which would hold every affected host's rows once more: the
+  // affected hosts' streams are Reset and their agents get snapshots from the physical stage.
+  size_t logical_rows = 0;
+  for (const auto& [table, td] : delta->tables) logical_rows += td.inserted.size() + td.deleted.size();
+  const bool as_snapshots = !publish || (streams_->source_mode() && logical_rows >= options_.snapshot_batch_rows);
+  auto per_host = as_snapshots ? physical_.ApplyForSnapshots(*engine_, *delta) : physical_.Apply(*engine_, *delta);
   phase[2] = ms_since(t);
   if (!per_host.ok()) {
     // The physical stage changed nothing; put the logical stage back and forget its delta.
@@ -608,7 +614,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
         mine = OwnerLocked(host) == options_.id;
       }
       if (!mine) continue;
-      const uint64_t rev = streams_->Publish(host, d);
+      const uint64_t rev = as_snapshots ? streams_->ResetFromSource(host, 0) : streams_->Publish(host, d);
       if (published) (*published)[host] = rev;
     }
   }

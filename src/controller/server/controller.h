@@ -66,6 +66,12 @@ struct ControllerOptions {
   // stream server keeps a records::RecordSet per owned host as well (the old way: for memory
   // comparisons in `rampart-bench controller --keep-shares`, and tests of both modes).
   bool stream_keeps_shares = false;
+  // A batch whose logical delta has at least this many rows reaches the hosts it changes as
+  // snapshots from the physical stage (PhysicalStage::ApplyForSnapshots + a stream Reset)
+  // instead of per-host deltas, which would hold every affected host's rows once more. A
+  // one-rule change is one row (InstRule); a whole deployment of 200 hosts / 2,000 ports / 2,000
+  // rules ~46,000. Not with stream_keeps_shares (that server needs the rows).
+  size_t snapshot_batch_rows = 10000;
   // Log lines (default: stderr with a timestamp).
   std::function<void(const std::string&)> log;
   // After each processed batch: the last store revision it covered and, per host this

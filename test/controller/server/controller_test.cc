@@ -371,6 +371,48 @@ TEST(Controller, SnapshotsComeFromThePhysicalStageWhileChangesArrive) {
   }
 }
 
+// Every batch at or above snapshot_batch_rows reaches the hosts as snapshots (as the first
+// computation of a whole deployment does at the default): still exactly the physical stage's
+// shares, at growing revisions, and only the changed hosts get one.
+TEST(Controller, LargeBatchesReachTheHostsAsSnapshots) {
+  TempDir dir;
+  auto store = store::OpenStore("mem:");
+  ASSERT_TRUE(store.ok());
+  ControllerOptions o = Options(dir, "c1");
+  o.snapshot_batch_rows = 1;  // every change
+  auto c = Controller::Start(store->get(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto api_holder = StartApi(store->get());
+  ApiServer& api = *api_holder;
+  const std::string addr = (*c)->agent_addresses()[0];
+  TestAgent h1(AgentOptions("h1", addr));
+  TestAgent h2(AgentOptions("h2", addr));
+  TestAgent h3(AgentOptions("h3", addr));  // no VM: never changes
+  ASSERT_TRUE(h1.Start().ok());
+  ASSERT_TRUE(h2.Start().ok());
+  ASSERT_TRUE(h3.Start().ok());
+  std::string spec = SeedSpec();
+  ASSERT_TRUE((*c)->WaitApplied(Apply(api, spec), std::chrono::seconds(20)));
+  ASSERT_TRUE(Converged(**c, h1, "h1"));
+  ASSERT_TRUE(Converged(**c, h2, "h2"));
+  EXPECT_EQ(Rows(h1), Reference(spec, "h1"));
+  EXPECT_EQ(Rows(h2), Reference(spec, "h2"));
+  const uint64_t before = h1.client().held_revision();
+  const size_t h3_seen = h3.seen().size();
+  const std::string from = "destination_ports: [80, 5201]";
+  spec.replace(spec.find(from), from.size(), "destination_ports: [443]");
+  ASSERT_TRUE((*c)->WaitApplied(Apply(api, spec), std::chrono::seconds(20)));
+  ASSERT_TRUE(Converged(**c, h1, "h1"));
+  ASSERT_TRUE(Converged(**c, h2, "h2"));
+  EXPECT_TRUE(h1.seen().back().snapshot);
+  EXPECT_EQ(h1.client().held_revision(), before + 1);
+  EXPECT_EQ(Rows(h1), Reference(spec, "h1"));
+  EXPECT_EQ(Rows(h2), Reference(spec, "h2"));
+  EXPECT_EQ(h3.seen().size(), h3_seen);
+  EXPECT_EQ(h1.out_of_order(), 0);
+  EXPECT_EQ(h1.rows().inconsistencies(), 0u);
+}
+
 TEST(Controller, RendezvousOwnerIsStableAndBalanced) {
   const std::vector<std::string> ids = {"c1", "c2", "c3"};
   std::map<std::string, int> per;
