@@ -141,6 +141,19 @@ class Controller::Impl {
   // is set up or hosts are Reset), shared by the snapshot source: PhysicalStage::Snapshot may
   // not run during Apply, and the revision it reports must match the rows.
   mutable std::shared_mutex apply_mu_;
+  // Writer preference for apply_mu_ (glibc's rwlock prefers readers: snapshot threads taking
+  // turns could hold the worker off for as long as agents keep registering). Both sides take
+  // the gate to acquire apply_mu_ and drop it once they hold it, so a waiting writer blocks
+  // new readers.
+  mutable std::mutex apply_gate_;
+  std::unique_lock<std::shared_mutex> LockApply() const {
+    std::lock_guard<std::mutex> g(apply_gate_);
+    return std::unique_lock<std::shared_mutex>(apply_mu_);
+  }
+  std::shared_lock<std::shared_mutex> LockApplyShared() const {
+    std::lock_guard<std::mutex> g(apply_gate_);
+    return std::shared_lock<std::shared_mutex>(apply_mu_);
+  }
   std::unique_ptr<store::WatchHandle> nb_watch_;
   std::unique_ptr<store::WatchHandle> members_watch_;
   int64_t lease_ = 0;
@@ -268,7 +281,7 @@ absl::Status Controller::Impl::Start() {
 
   // The stream: not ready until the owned hosts have their shares. The source waits for
   // apply_mu_ until streams_ is set.
-  std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
+  std::unique_lock<std::shared_mutex> apply_lock = LockApply();
   stream::StreamServerOptions so;
   so.listen = options_.agents;
   so.tls = options_.tls;
@@ -586,7 +599,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   }
   t = Clock::now();
   // Snapshots for the streams wait until the physical stage and the streams agree again.
-  std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
+  std::unique_lock<std::shared_mutex> apply_lock = LockApply();
   // A batch that changes much (the first computation at startup, a whole deployment applied at
   // once) gets no per-host deltas, which would hold every affected host's rows once more: the
   // affected hosts' streams are Reset and their agents get snapshots from the physical stage.
@@ -673,7 +686,7 @@ void Controller::Impl::ApplyMembers(std::map<std::string, std::string> members) 
     } else {
       Log(absl::StrCat("epoch for taken-over hosts: ", e.status().ToString()));
     }
-    std::unique_lock<std::shared_mutex> apply_lock(apply_mu_);
+    std::unique_lock<std::shared_mutex> apply_lock = LockApply();
     streams_->SetEpoch(epoch_);
     for (const std::string& h : gained) ResetStreamLocked(h);
   }
@@ -682,7 +695,7 @@ void Controller::Impl::ApplyMembers(std::map<std::string, std::string> members) 
 }
 
 records::Delta Controller::Impl::SnapshotForStream(const std::string& host) const {
-  std::shared_lock<std::shared_mutex> l(apply_mu_);
+  std::shared_lock<std::shared_mutex> l = LockApplyShared();
   records::Delta d;
   d.snapshot = true;
   {

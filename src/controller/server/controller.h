@@ -9,8 +9,9 @@
 // The stream server keeps no rows: a stream that needs a snapshot asks the physical stage
 // (PhysicalStage::Snapshot) under apply_mu_, a shared mutex the apply path holds exclusively
 // while it runs PhysicalStage::Apply and publishes, so the rows and the revision read with them
-// match. Lock order: apply_mu_ -> the stream server's lock; apply_mu_ -> mu_; the stream
-// server's lock -> mu_ (owner_address).
+// match (writer-preferring: a waiting apply holds new snapshot reads off). Lock order:
+// apply_mu_ -> the stream server's lock; apply_mu_ -> mu_; the stream server's lock -> mu_
+// (owner_address).
 //
 // and keeps the controller registered under /rampart/controllers/<id> with a lease. Hosts are
 // assigned to the live controllers by rendezvous hashing of the host name over their ids; every
