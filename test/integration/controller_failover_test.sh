@@ -293,12 +293,37 @@ step "2. traffic matrix, both controllers up"
 matrix block
 
 # ---- 3. kill -9 the owner of h1 during a flow ------------------------------------------------
+# What HOST's agent changed since its log line FROM: the agent logs an applied revision only
+# when it sent something to the switch or to rampart-fwd, so "no-op" is no such line; else the
+# first one.
+applied_since() {  # HOST FROM
+  local line
+  line=$(tail -n +"$(($2 + 1))" "$D/hosts/$1/agent.log" | grep -m1 'applied revision' || true)
+  if [ -z "$line" ]; then echo "no-op"; else echo "${line#rampart-agent: }"; fi
+}
+# The stream epoch of the revision HOST's agent holds (its state file is written after every
+# apply, before the ack): a controller taking a host over gives it a fresh, higher epoch.
+held_epoch() {  # HOST
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["revision"] >> 32)' "$D/hosts/$1/agent.state" 2>/dev/null || echo 0
+}
+wait_epoch_above() {  # HOST EPOCH SECONDS
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(held_epoch "$1")" -gt "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+log_lines() { wc -l <"$D/hosts/$1/agent.log"; }
 flows() { "$LAB" host exec "$1" -- ovs-ofctl -O OpenFlow13 dump-flows br-int |
   sed -E 's/duration=[^,]*, //; s/n_packets=[^,]*, //; s/n_bytes=[^,]*, //; s/idle_age=[^,]*,? ?//' | sort; }
 ORPHANS=()
 for h in "${HOSTS[@]}"; do if [ "${OWNER[$h]}" = "$VICTIM" ]; then ORPHANS+=("$h"); fi; done
-declare -A FLOWS_BEFORE
-for h in "${HOSTS[@]}"; do FLOWS_BEFORE[$h]=$(flows "$h"); done
+declare -A FLOWS_BEFORE LOG_AT EPOCH_AT
+snapshot_hosts() {
+  for h in "${HOSTS[@]}"; do FLOWS_BEFORE[$h]=$(flows "$h"); LOG_AT[$h]=$(log_lines "$h"); EPOCH_AT[$h]=$(held_epoch "$h"); done
+}
+snapshot_hosts
 
 step "3. iperf3 a-vm1 (h1) -> A/vm3 (h3):5201 through A's firewall; kill -9 $VICTIM (owner of ${ORPHANS[*]})"
 FLOW_S=25
@@ -326,10 +351,16 @@ done
 for h in "${HOSTS[@]}"; do
   if [ "${OWNER[$h]}" = "$SURVIVOR" ]; then check "$h's agent stays with" "$SURVIVOR" "$(connected_to "$h")"; fi
 done
-sleep 1  # the moved agents apply the survivor's snapshot (equal rows: nothing should change)
+for h in "${ORPHANS[@]}"; do
+  wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
+  if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
+  check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h"): the survivor's snapshot, applied and acked"
+done
 for h in "${ORPHANS[@]}"; do
   if [ "$(flows "$h")" = "${FLOWS_BEFORE[$h]}" ]; then r=same; else r=changed; fi
   check "$h's br-int flows across the takeover" same "$r" "$(wc -l <<<"${FLOWS_BEFORE[$h]}") flows"
+  check "$h's agent applied the survivor's snapshot" no-op "$(applied_since "$h" "${LOG_AT[$h]}")" \
+    "equal rows: no flow, instance, policy or tag sent"
 done
 iperf_rc=0
 wait "$IPERF" || iperf_rc=$?
@@ -378,17 +409,23 @@ check "change via $SURVIVOR reaches h1/h3" allow "$([ -n "$seen" ] && echo allow
   "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 connects ${seen:-never (30 s)} ms after the apply started"
 
 step "4. restart $VICTIM (same id): hosts shared again"
-for h in "${HOSTS[@]}"; do FLOWS_BEFORE[$h]=$(flows "$h"); done
+snapshot_hosts
 t_restart=$(now_ns)
 start_controller "$VICTIM"
 wait_for "both controllers registered" 30 test "$(members)" = "ctl-a,ctl-b" || true
 check "membership after the restart" "ctl-a,ctl-b" "$(members)"
 ownership "restarted" "${IDS[@]}"
 echo "hosts shared again $(ms_since "$t_restart") ms after $VICTIM was started"
-sleep 1
+for h in "${ORPHANS[@]}"; do
+  wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
+  if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
+  check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h"): the restarted $VICTIM's snapshot"
+done
 for h in "${ORPHANS[@]}"; do
   if [ "$(flows "$h")" = "${FLOWS_BEFORE[$h]}" ]; then r=same; else r=changed; fi
   check "$h's br-int flows across the hand-back" same "$r" "$(wc -l <<<"${FLOWS_BEFORE[$h]}") flows"
+  check "$h's agent applied $VICTIM's snapshot" no-op "$(applied_since "$h" "${LOG_AT[$h]}")" \
+    "equal rows: no flow, instance, policy or tag sent"
 done
 
 step "4. traffic matrix, both controllers up again (tcp/22 now allowed for tenant A)"
