@@ -7,8 +7,10 @@
 //                  (2) The controller's own path from the stored objects (the generated spec as
 //                  `rampartctl apply` stores it: one key per object, canonical JSON): the rows
 //                  of every object (ObjectRowsCache, as controller.cc), one nlog transaction,
-//                  Engine::Apply, then PhysicalStage::Apply (store nullptr) of the engine's
-//                  delta: each timed, with the RSS each part keeps (controller memory per rule).
+//                  Engine::Apply, then PhysicalStage::ApplyForSnapshots (store nullptr; what the
+//                  controller's first computation calls) of the engine's delta, then every
+//                  host's Snapshot built once: each timed, with the RSS each part keeps
+//                  (controller memory per rule).
 //   incremental    the controller's per-object path, --reps times per change (each a different
 //                  rule/port, reverted the same way in between): add one rule (the Firewall
 //                  object re-stored with one more rule), move one port to another host, add one
@@ -545,17 +547,32 @@ int Run(int argc, char** argv) {
     const size_t rss_b2 = ProcStatus("VmRSS");  // + the delta
     c0 = ProcessCpuSeconds();
     t0 = Clock::now();
-    auto ph = physical.Apply(*engine, *d);
+    // As the controller's first computation: ApplyForSnapshots (numbers allocated, per-host
+    // shares known, no per-host rows built); each host then gets Snapshot(host) when it is sent.
+    auto ph = physical.ApplyForSnapshots(*engine, *d);
     const double ph_wall = Seconds(t0, Clock::now()), ph_cpu = ProcessCpuSeconds() - c0;
-    if (!ph.ok()) return Fail("PhysicalStage::Apply (full)", ph.status());
-    const size_t ph_hosts = ph->size(), ph_records = RecordRows(*ph);
-    const size_t rss_b3_with_result = ProcStatus("VmRSS");
+    if (!ph.ok()) return Fail("PhysicalStage::ApplyForSnapshots (full)", ph.status());
+    const size_t ph_hosts = ph->size();
     *ph = {};
     malloc_trim(0);
     const size_t rss_b3 = ProcStatus("VmRSS");  // + the delta
     *d = nlog::Delta{};
     malloc_trim(0);
     const size_t rss_b4 = ProcStatus("VmRSS");
+    // Every host's snapshot, one at a time (each dropped): the per-host fan-out the first
+    // computation leaves to the sending of snapshots.
+    std::vector<double> snap_ms;
+    size_t snap_rows = 0, snap_max_rows = 0;
+    c0 = ProcessCpuSeconds();
+    t0 = Clock::now();
+    for (const std::string& h : physical.Hosts()) {
+      auto h0 = Clock::now();
+      size_t n = physical.Snapshot(h).rows().size();
+      snap_ms.push_back(Seconds(h0, Clock::now()) * 1e3);
+      snap_rows += n;
+      snap_max_rows = std::max(snap_max_rows, n);
+    }
+    const double snap_wall = Seconds(t0, Clock::now()), snap_cpu = ProcessCpuSeconds() - c0;
     auto grow = [](size_t from, size_t to) { return to - std::min(from, to); };
     const size_t rows_growth = grow(rss_b0, rss_b1);
     const size_t phys_growth = grow(rss_b2, rss_b3);
@@ -567,9 +584,10 @@ int Run(int argc, char** argv) {
                     {"cached_rules", crows.cached_rules()}, {"rss_growth_bytes", rows_growth}}},
           {"logical", {{"wall_s", eng_wall}, {"cpu_s", eng_cpu}, {"output_rows", logical_out_rows},
                        {"engine_memory_bytes", engine->MemoryBytes()}, {"rss_growth_bytes", engine_growth}}},
-          {"physical", {{"wall_s", ph_wall}, {"cpu_s", ph_cpu}, {"hosts", ph_hosts}, {"records_out", ph_records},
-                        {"rows_held", physical.RowCount()}, {"rss_growth_bytes", phys_growth},
-                        {"rss_growth_with_result_bytes", grow(rss_b2, rss_b3_with_result)}}},
+          {"physical", {{"wall_s", ph_wall}, {"cpu_s", ph_cpu}, {"hosts", ph_hosts},
+                        {"rows_held", physical.RowCount()}, {"rss_growth_bytes", phys_growth}}},
+          {"snapshots", {{"wall_s", snap_wall}, {"cpu_s", snap_cpu}, {"hosts", snap_ms.size()}, {"rows", snap_rows},
+                         {"max_rows", snap_max_rows}, {"per_host_ms", Stat(snap_ms)}}},
           {"rss_growth_bytes", total_growth},
           {"bytes_per_rule", nrules ? static_cast<double>(total_growth) / nrules : 0.0},
           {"peak_rss_bytes", ProcStatus("VmHWM")}};
@@ -694,16 +712,21 @@ int Run(int argc, char** argv) {
   std::printf("  memory            RSS +%.1f MiB (%.0f B/rule), engine estimate %.1f MiB, peak RSS %.1f MiB\n",
               mib(f["rss_growth_bytes"]), f["bytes_per_rule"].get<double>(), mib(f["engine_memory_bytes"]),
               mib(f["peak_rss_bytes"]));
-  std::printf("full compute (controller path: stored objects -> rows -> Engine::Apply -> PhysicalStage::Apply)\n");
+  std::printf("full compute (controller path: stored objects -> rows -> Engine::Apply -> PhysicalStage::ApplyForSnapshots -> every Snapshot)\n");
   std::printf("  rows              %8.3f s wall  %8.3f s cpu  %zu rows, RSS +%.1f MiB\n", cp["rows"]["wall_s"].get<double>(),
               cp["rows"]["cpu_s"].get<double>(), cp["rows"]["input_rows"].get<size_t>(), mib(cp["rows"]["rss_growth_bytes"]));
   std::printf("  logical           %8.3f s wall  %8.3f s cpu  %zu output rows, RSS +%.1f MiB\n",
               cp["logical"]["wall_s"].get<double>(), cp["logical"]["cpu_s"].get<double>(),
               cp["logical"]["output_rows"].get<size_t>(), mib(cp["logical"]["rss_growth_bytes"]));
-  std::printf("  physical          %8.3f s wall  %8.3f s cpu  %zu records to %zu hosts, %zu rows held, RSS +%.1f MiB\n",
+  std::printf("  physical          %8.3f s wall  %8.3f s cpu  ApplyForSnapshots: %zu hosts, %zu rows held, RSS +%.1f MiB\n",
               cp["physical"]["wall_s"].get<double>(), cp["physical"]["cpu_s"].get<double>(),
-              cp["physical"]["records_out"].get<size_t>(), cp["physical"]["hosts"].get<size_t>(),
-              cp["physical"]["rows_held"].get<size_t>(), mib(cp["physical"]["rss_growth_bytes"]));
+              cp["physical"]["hosts"].get<size_t>(), cp["physical"]["rows_held"].get<size_t>(),
+              mib(cp["physical"]["rss_growth_bytes"]));
+  std::printf("  snapshots         %8.3f s wall  %8.3f s cpu  every host's Snapshot once: %zu rows (largest %zu), "
+              "median %.3f ms, max %.3f ms per host\n",
+              cp["snapshots"]["wall_s"].get<double>(), cp["snapshots"]["cpu_s"].get<double>(),
+              cp["snapshots"]["rows"].get<size_t>(), cp["snapshots"]["max_rows"].get<size_t>(),
+              cp["snapshots"]["per_host_ms"]["median"].get<double>(), cp["snapshots"]["per_host_ms"]["max"].get<double>());
   std::printf("  controller memory RSS +%.1f MiB (%.0f B/rule), peak RSS %.1f MiB\n", mib(cp["rss_growth_bytes"]),
               cp["bytes_per_rule"].get<double>(), mib(cp["peak_rss_bytes"]));
   if (!a.skip_incremental) {

@@ -6,8 +6,8 @@ usage: compare.py RAMPART.json NORTHD_JSON_TEXT MACHINE_NOTE [OUT.json]
 Rampart's figures (rampart-bench logical --json):
   full compute   the logical stage alone (LogicalStage::SetSpec from empty): the comparable to
                  northd's NB -> SB; also the controller's whole path from the stored objects
-                 (rows of every object + Engine::Apply + PhysicalStage::Apply, which fans out per
-                 host what OVN leaves to each chassis' ovn-controller).
+                 (rows of every object + Engine::Apply + PhysicalStage::ApplyForSnapshots + every
+                 host's Snapshot, the per-host fan-out OVN leaves to each chassis' ovn-controller).
   single change  the controller's per-object path: (a) rows diff of the changed object,
                  (b) Engine::Apply, (c) PhysicalStage::Apply; a+b is the logical stage (comparable
                  to northd), a+b+c the controller's whole computation.
@@ -34,11 +34,15 @@ def main():
         ("full compute, CPU: logical stage vs northd + NB/SB ovsdb", rf["cpu_s"], nf["cpu_all_s"], "s"),
     ]
     if cf:
-        whole_cpu = cf["rows"]["cpu_s"] + cf["logical"]["cpu_s"] + cf["physical"]["cpu_s"]
+        snap = cf.get("snapshots", {}).get("cpu_s", 0.0)
+        whole_cpu = cf["rows"]["cpu_s"] + cf["logical"]["cpu_s"] + cf["physical"]["cpu_s"] + snap
         rows += [
-            ("full compute, CPU: controller rows+logical+physical", whole_cpu, nf["cpu_s"], "s"),
-            ("  of it PhysicalStage::Apply (per-host fan-out), CPU", cf["physical"]["cpu_s"], nf["cpu_s"], "s"),
+            ("full compute, CPU: controller rows+logical+physical+snapshots", whole_cpu, nf["cpu_s"], "s"),
+            ("  of it rows of every stored object (ObjectRowsCache)", cf["rows"]["cpu_s"], nf["cpu_s"], "s"),
+            ("  of it PhysicalStage::ApplyForSnapshots", cf["physical"]["cpu_s"], nf["cpu_s"], "s"),
         ]
+        if "snapshots" in cf:
+            rows.append(("  of it every host's Snapshot once (per-host fan-out)", snap, nf["cpu_s"], "s"))
     rows += [
         ("memory growth (RSS): logical stage", rf["rss_growth_bytes"] / 2**20, nd_growth / 2**20, "MiB"),
         ("bytes per rule: logical stage", rf["bytes_per_rule"], nd_growth / rules if rules else 0, "B"),
@@ -78,13 +82,13 @@ def main():
                 print(f"  {n}: a {r['rows_diff_ms']['median']:.3f} + b {r['engine_apply_ms']['median']:.3f} + "
                       f"c {r['physical_apply_ms']['median']:.3f} ms (medians; max a+b+c {r['total_ms']['max']:.3f} ms)")
     print()
-    print(f"| {'measure':62} | {'Rampart':>12} | {'OVN northd':>12} | {'northd/Rampart':>14} |")
-    print(f"|{'-' * 64}|{'-' * 13}:|{'-' * 13}:|{'-' * 15}:|")
+    print(f"| {'measure':68} | {'Rampart':>12} | {'OVN northd':>12} | {'northd/Rampart':>14} |")
+    print(f"|{'-' * 70}|{'-' * 13}:|{'-' * 13}:|{'-' * 15}:|")
     table = []
     for label, r, n, unit in rows:
         ratio = n / r if r else float("inf")
         table.append({"measure": label, "unit": unit, "rampart": r, "northd": n, "ratio": ratio})
-        print(f"| {label + ' (' + unit + ')':62} | {r:12.3f} | {n:12.3f} | {ratio:13.1f}x |")
+        print(f"| {label + ' (' + unit + ')':68} | {r:12.3f} | {n:12.3f} | {ratio:13.1f}x |")
     add = inc.get("add_rule", {})
     add_ms = add["total_ms"]["median"] if "total_ms" in add else add.get("median_ms", 1e9)
     add_max = add["total_ms"]["max"] if "total_ms" in add else add.get("max_ms", 1e9)
