@@ -223,7 +223,9 @@ struct PhysicalStage::State {
 
   // ---- derived indexes (tuples of strings; prefix iteration by lower_bound)
   std::map<std::string, std::string> underlay;                          // host -> underlay
-  std::map<std::pair<std::string, std::string>, int> peers;              // (target, holder) -> refs
+  // (target, holder) -> datapaths they share, by interned host name; holders by target.
+  absl::flat_hash_map<std::pair<uint32_t, uint32_t>, int> peers;
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> holders_of;
   std::map<std::tuple<std::string, std::string, std::string>, int> names;  // (t, dp, name) -> refs
   std::set<std::tuple<std::string, std::string, std::string>> dp_hosts;  // (t, dp, host)
   std::map<std::pair<std::string, std::string>, int> dp_refs;          // (t, dp) -> hosts
@@ -256,13 +258,21 @@ struct PhysicalStage::State {
 
   // ---- batch (one Apply)
   std::vector<std::function<void()>> undo;
-  absl::flat_hash_map<std::pair<std::string, CRow>, bool> touched;  // -> present before the batch
+  // Typed undo logs of the two busiest structures (a first computation touches millions of
+  // rows; a std::function with captures each would allocate). Independent of `undo`: they touch
+  // nothing else, so each is replayed backwards on its own.
+  std::vector<std::tuple<HostRows*, CRow, int>> row_undo;       // (host rows, row, count before)
+  std::vector<std::tuple<uint32_t, uint32_t, int>> peer_undo;   // (target, holder, refs before)
+  absl::flat_hash_map<std::pair<HostRows*, CRow>, bool> touched;  // -> present before the batch
+  absl::flat_hash_map<const HostRows*, const std::string*> host_of;  // touched rows' host names
   std::map<std::tuple<int, std::string, std::string>, std::optional<uint32_t>> alloc_before;
   std::set<std::tuple<int, std::string, std::string>> pending_free;
   std::set<std::tuple<std::string, std::string, std::string>> dirty_slices;  // (h, t, i)
   std::set<std::pair<std::string, std::string>> dirty_vm;                    // (t, P)
   // Hosts that joined (+1) or left (-1) a datapath / an instance in this batch.
   std::vector<std::tuple<NamePair, std::string, int>> dp_moves, inst_moves;
+  // Datapath and PortKey rows that came (+1) or went (-1) from a datapath's bag in this batch.
+  std::vector<std::tuple<NamePair, CRow, int>> dp_rows;
   uint32_t flow_table_id = kNone;  // interned "Flow"
   PhysicalOptions opt;
 
@@ -281,12 +291,18 @@ struct PhysicalStage::State {
     return r;
   }
 
-  void AddRow(const std::string& h, const Record& rec, int d) {
-    CRow r = ToC(rec);
-    auto& m = rows[h];
+  // The host's rows (created empty if needed; std::map nodes stay put, so the pointer is stable
+  // until the end-of-Apply cleanup).
+  HostRows& RowsOf(const std::string& h) {
+    auto it = rows.try_emplace(h).first;
+    host_of.try_emplace(&it->second, &it->first);
+    return it->second;
+  }
+  void AddRow(const std::string& h, const Record& rec, int d) { AddRow(RowsOf(h), ToC(rec), d); }
+  void AddRow(HostRows& m, const CRow& r, int d) {
     auto it = m.find(r);
     int old = it == m.end() ? 0 : it->second;
-    touched.emplace(std::make_pair(h, r), old > 0);
+    touched.emplace(std::make_pair(&m, r), old > 0);
     int now = old + d;
     if (now <= 0) {
       if (it != m.end()) m.erase(it);
@@ -295,10 +311,7 @@ struct PhysicalStage::State {
     } else {
       it->second = now;
     }
-    undo.push_back([this, h, r, old] {
-      auto& mm = rows[h];
-      if (old <= 0) mm.erase(r); else mm[r] = old;
-    });
+    row_undo.emplace_back(&m, r, old);
   }
 
   template <class M, class K>
@@ -431,20 +444,30 @@ struct PhysicalStage::State {
     std::optional<std::string> old;
     if (auto it = underlay.find(target); it != underlay.end()) old = it->second;
     if (old == u) return;
-    for (auto it = peers.lower_bound({target, ""}); it != peers.end() && it->first.first == target; ++it) {
-      const std::string& holder = it->first.second;
-      if (old) AddRow(holder, Record{"Host", {target, *old}}, -1);
-      if (u) AddRow(holder, Record{"Host", {target, *u}}, +1);
+    if (auto hs = holders_of.find(strings.Id(target)); hs != holders_of.end()) {
+      for (uint32_t holder : hs->second) {
+        if (old) AddRow(strings.Str(holder), Record{"Host", {target, *old}}, -1);
+        if (u) AddRow(strings.Str(holder), Record{"Host", {target, *u}}, +1);
+      }
     }
     MapSet(underlay, target, u);
   }
   void PeerRef(const std::string& holder, const std::string& target, int d) {
-    int now = Bump(peers, std::make_pair(target, holder), d);
-    int old = now - d;
+    const uint32_t t = strings.Id(target), h = strings.Id(holder);
+    auto [it, fresh] = peers.try_emplace({t, h}, 0);
+    const int old = it->second, now = old + d;
+    peer_undo.emplace_back(t, h, old);
+    if (now == 0) {
+      peers.erase(it);
+      holders_of[t].erase(h);
+    } else {
+      it->second = now;
+      if (old == 0) holders_of[t].insert(h);
+    }
     if ((old > 0) == (now > 0)) return;
-    auto it = underlay.find(target);
-    if (it == underlay.end()) return;
-    AddRow(holder, Record{"Host", {target, it->second}}, now > 0 ? +1 : -1);
+    auto u = underlay.find(target);
+    if (u == underlay.end()) return;
+    AddRow(holder, Record{"Host", {target, u->second}}, now > 0 ? +1 : -1);
   }
 
   // ================================================================= names and datapaths
@@ -463,11 +486,8 @@ struct PhysicalStage::State {
       key = NumberOf(kPortKey, scope, name);
       Release(kPortKey, scope, name);
     }
-    Record r{"PortKey", {t, dp, name, std::to_string(key)}};
-    for (auto it = dp_hosts.lower_bound({t, dp, ""});
-         it != dp_hosts.end() && std::get<0>(*it) == t && std::get<1>(*it) == dp; ++it) {
-      AddRow(std::get<2>(*it), r, now > 0 ? +1 : -1);
-    }
+    // Sent to every host of the datapath: a row of the datapath's bag (step 4).
+    dp_rows.emplace_back(NamePair{t, dp}, ToC(Record{"PortKey", {t, dp, name, std::to_string(key)}}), now > 0 ? +1 : -1);
     return absl::OkStatus();
   }
 
@@ -512,11 +532,10 @@ struct PhysicalStage::State {
         MapSet(dp_kind, dk, std::optional<std::string>());
       }
     }
-    AddRow(h, Record{"Datapath", {t, dp, kind, std::to_string(key)}}, d);
-    for (auto it = names.lower_bound({t, dp, ""});
-         it != names.end() && std::get<0>(it->first) == t && std::get<1>(it->first) == dp; ++it) {
-      const std::string& name = std::get<2>(it->first);
-      AddRow(h, Record{"PortKey", {t, dp, name, std::to_string(NumberOf(kPortKey, scope, name))}}, d);
+    // The Datapath row, like the PortKey rows, is the same on every host of the datapath: a row
+    // of its bag while the datapath runs anywhere.
+    if ((d > 0 && now == 1) || (d < 0 && now == 0)) {
+      dp_rows.emplace_back(dk, ToC(Record{"Datapath", {t, dp, kind, std::to_string(key)}}), d);
     }
     return absl::OkStatus();
   }
@@ -665,17 +684,35 @@ struct PhysicalStage::State {
 
   void Rollback() {
     for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+    for (auto it = row_undo.rbegin(); it != row_undo.rend(); ++it) {
+      auto& [m, r, old] = *it;
+      if (old <= 0) m->erase(r); else (*m)[r] = old;
+    }
+    for (auto it = peer_undo.rbegin(); it != peer_undo.rend(); ++it) {
+      auto [t, h, old] = *it;
+      if (old == 0) {
+        peers.erase({t, h});
+        holders_of[t].erase(h);
+      } else {
+        peers[{t, h}] = old;
+        holders_of[t].insert(h);
+      }
+    }
     ClearBatch();
   }
   void ClearBatch() {
     undo.clear();
+    row_undo.clear();
+    peer_undo.clear();
     touched.clear();
+    host_of.clear();
     alloc_before.clear();
     pending_free.clear();
     dirty_slices.clear();
     dirty_vm.clear();
     dp_moves.clear();
     inst_moves.clear();
+    dp_rows.clear();
   }
 
   // ================================================================= fan-out
@@ -709,8 +746,16 @@ struct PhysicalStage::State {
     };
     std::map<NamePair, Change> by_key;
     for (const auto& [k, h, d] : moves) (d > 0 ? by_key[k].joined : by_key[k].left).insert(h);
-    for (const auto& [k, r] : deleted) by_key[k].del.push_back(r);
-    for (const auto& [k, r] : inserted) by_key[k].ins.push_back(r);
+    // Net row changes per key (a PortKey or Datapath row may go and come back in one batch).
+    std::map<NamePair, absl::flat_hash_map<CRow, int>> net;
+    for (const auto& [k, r] : deleted) --net[k][r];
+    for (const auto& [k, r] : inserted) ++net[k][r];
+    for (const auto& [k, rows] : net) {
+      for (const auto& [r, n] : rows) {
+        if (n < 0) by_key[k].del.push_back(r);
+        if (n > 0) by_key[k].ins.push_back(r);
+      }
+    }
     for (auto& [k, c] : by_key) {
       std::vector<std::string> now;  // H_new
       for (auto it = hosts.lower_bound({k.first, k.second, ""});
@@ -1030,10 +1075,10 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
   // ---- 4. deltas from the reference-counted rows, then the 1:1 rows
   std::map<std::string, records::Delta> out;
   for (const auto& [hr, was] : s.touched) {
-    const auto& [h, r] = hr;
-    auto hit = s.rows.find(h);
-    bool now = hit != s.rows.end() && hit->second.contains(r);
+    const auto& [m, r] = hr;
+    bool now = m->contains(r);
     if (was == now) continue;
+    const std::string& h = *s.host_of.at(m);
     (now ? out[h].inserts : out[h].deletes).push_back(s.FromC(r));
   }
   // Per-host lookups of the 1:1 tables cached by the host value (rows and out nodes are stable
@@ -1110,6 +1155,7 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
   };
   {
     auto [del, ins] = keyed("LFlow", "Flow");
+    for (const auto& [k, r, d] : s.dp_rows) (d > 0 ? ins : del).emplace_back(k, r);
     s.FanOut(s.dp_flows, s.dp_hosts, s.dp_moves, del, ins, emit);
   }
   {
