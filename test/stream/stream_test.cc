@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <random>
@@ -622,6 +623,62 @@ TEST(StreamSource, ResultOlderThanTheHistoryIsFetchedAgain) {
   for (size_t i = 1; i < seen.size(); ++i) EXPECT_FALSE(seen[i].snapshot);
   EXPECT_EQ(Rows(b), g.shares["h1"].rows());
   EXPECT_EQ(b.out_of_order(), 0);
+}
+
+// Drop and Shutdown while the source is running for the host: the dropped host's agent is
+// redirected, the late result is thrown away, and Shutdown waits for the running call (no
+// source call after it returns).
+TEST(StreamSource, DropAndShutdownWhileTheSourceRuns) {
+  TempDir dir;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  std::atomic<int> calls_after_shutdown{0};
+  std::atomic<bool> shut{false};
+  StreamServerOptions o;
+  o.listen = {"unix:" + dir.File("c.sock")};
+  o.snapshot_source = [&](const std::string& host) {
+    if (shut.load()) ++calls_after_shutdown;
+    std::unique_lock<std::mutex> l(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+    records::Delta d;
+    d.snapshot = true;
+    d.inserts.push_back(Row("Host", {host, "198.19.255.1"}));
+    d.revision = MakeRevision(1, 1);
+    return d;
+  };
+  auto s = StreamServer::Start(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  StreamServer& server = **s;
+  server.ResetFromSource("h1", 1);
+  AgentClientOptions ao;
+  ao.host = "h1";
+  ao.target = server.addresses()[0];
+  ao.min_backoff = std::chrono::milliseconds(20);
+  ao.max_backoff = std::chrono::milliseconds(100);
+  TestAgent a(ao);
+  ASSERT_TRUE(a.Start().ok());
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  server.Drop("h1", "unix:" + dir.File("elsewhere.sock"));
+  EXPECT_TRUE(Eventually([&] { return a.client().counters().redirects >= 1; }));
+  // Shutdown while the call still runs (released from another thread meanwhile).
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+    cv.notify_all();
+  });
+  server.Shutdown();
+  shut = true;
+  releaser.join();
+  EXPECT_EQ(calls_after_shutdown.load(), 0);
+  for (const auto& seen : a.seen()) EXPECT_NE(seen.rows, 1u) << "the dropped host's late snapshot was sent";
+  a.Stop();
 }
 
 // A slow agent falls behind the history while another thread keeps publishing, and agents
