@@ -166,7 +166,7 @@ int Run(int argc, char** argv) {
   if (snapshots) {
     double a0 = CpuMs();
     for (const auto& [h, delta] : *per_host) {
-      size_t n = physical.Snapshot(h).rows().size();
+      size_t n = physical.SnapshotDelta(h).inserts.size();
       if (n > max_host_rows) max_host_rows = n, busiest_host = h;
     }
     all_snapshots_cpu_ms = CpuMs() - a0;
@@ -177,7 +177,7 @@ int Run(int argc, char** argv) {
   // Snapshot of the busiest host (what a registering agent gets).
   std::string busiest = busiest_host;
   double s0 = CpuMs();
-  size_t snap_rows = physical.Snapshot(busiest).rows().size();
+  size_t snap_rows = physical.SnapshotDelta(busiest).inserts.size();
   double snapshot_ms = CpuMs() - s0;
   auto alloc = physical.Allocations();
 

@@ -1200,21 +1200,28 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
   return out;
 }
 
-records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
-  records::RecordSet rs;
+records::Delta PhysicalStage::SnapshotDelta(const std::string& host) const {
   records::Delta d;
   d.snapshot = true;
-  if (auto it = state_->revision.find(host); it != state_->revision.end()) d.revision = it->second;
   const State& s = *state_;
+  if (auto it = s.revision.find(host); it != s.revision.end()) d.revision = it->second;
+  auto add = [&](const CRow& r) {
+    records::Record& rec = d.inserts.emplace_back();
+    rec.table = s.strings.Str(r.v[0]);
+    size_t n = 1;
+    while (n < r.v.size() && r.v[n] != kNone) ++n;
+    rec.values.reserve(n - 1);
+    for (size_t i = 1; i < n; ++i) rec.values.push_back(s.strings.Str(r.v[i]));
+  };
   if (auto it = s.rows.find(host); it != s.rows.end()) {
     d.inserts.reserve(it->second.size());
-    for (const auto& [r, n] : it->second) d.inserts.push_back(s.FromC(r));
+    for (const auto& [r, n] : it->second) add(r);
   }
   auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
     auto it = bags.find(key);
     if (it == bags.end()) return;
     for (const CRow& r : it->second) {
-      if (!s.ToSelf(host, r)) d.inserts.push_back(s.FromC(r));
+      if (!s.ToSelf(host, r)) add(r);
     }
   };
   for (auto it = s.host_dps.lower_bound({host, "", ""}); it != s.host_dps.end() && std::get<0>(*it) == host; ++it) {
@@ -1223,7 +1230,12 @@ records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
   for (auto it = s.inst.lower_bound({host, "", ""}); it != s.inst.end() && std::get<0>(it->first) == host; ++it) {
     add_bag(s.inst_rows, {std::get<1>(it->first), std::get<2>(it->first)});
   }
-  rs.Apply(d);
+  return d;
+}
+
+records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {
+  records::RecordSet rs;
+  rs.Apply(SnapshotDelta(host));
   return rs;
 }
 

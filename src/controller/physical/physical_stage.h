@@ -78,6 +78,10 @@ class PhysicalStage {
 
   // The host's full current share, with its current revision (empty for an unknown host).
   records::RecordSet Snapshot(const std::string& host) const;
+  // The same as a snapshot delta (snapshot = true, the host's revision, inserts in no particular
+  // order): what a stream sends, without building a sorted RecordSet first (sorting was 40% of
+  // building all 1,000 hosts' snapshots at 50,000 rules).
+  records::Delta SnapshotDelta(const std::string& host) const;
   // Hosts that currently hold at least one row, sorted.
   std::vector<std::string> Hosts() const;
   // The revision of the host's last delta (0 = none yet).
