@@ -51,8 +51,27 @@ FAILS=0
 N=0
 
 cleanup() {
-  local rc=$?
+  local rc=$? p f
   trap - EXIT INT TERM
+  if [ -z "${FAILOVER_KEEP:-}" ]; then
+    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+      local alive=0
+      for p in "${PIDS[@]}"; do kill -0 -- "-$p" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+  fi
+  # A daemon built with -DRAMPART_SANITIZE=ON reports into its log (also at its exit above).
+  for f in "$D"/etcd.log "$D"/ctl-*.log "$D"/hosts/*/agent.log "$D"/hosts/*/fwd.log; do
+    if [ -f "$f" ] && grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+      echo "controller_failover: sanitizer report in $f:"
+      grep -m3 -A12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"
+      [ "$rc" -ne 0 ] || rc=1
+    fi
+  done
   if [ "$rc" -ne 0 ] || [ "$FAILS" -ne 0 ]; then
     for f in "$D"/etcd.log "$D"/ctl-*.log "$D"/hosts/*/agent.log "$D"/hosts/*/fwd.log; do
       [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }
@@ -62,16 +81,6 @@ cleanup() {
     echo "FAILOVER_KEEP: leaving the lab in $D (stop: kill the daemons, RAMPART_LAB_DIR=$D scripts/lab down)"
     exit "$rc"
   fi
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${PIDS[@]}"; do kill -0 -- "-$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
   "$LAB" down >/dev/null 2>&1 || true
   rm -rf "$D"
   exit "$rc"
@@ -106,6 +115,7 @@ export ETCDCTL_API=3
 etcdctl() { "$ETCDCTL" --endpoints="127.0.0.1:$EC" --dial-timeout=2s --command-timeout=3s "$@"; }
 wait_for "etcd on 127.0.0.1:$EC" 30 etcdctl endpoint health || die "etcd did not start"
 members() { etcdctl get --prefix /rampart/controllers/ --keys-only 2>/dev/null | sed -n 's|^/rampart/controllers/||p' | sort | paste -sd, -; }
+members_are() { [ "$(members)" = "$1" ]; }
 
 # ---- lab -------------------------------------------------------------------------------------
 step "lab: ${#HOSTS[@]} hosts, state in $D"
@@ -141,7 +151,7 @@ stop_group() {  # PID SIGNAL: signals the process group and waits until every me
 }
 step "controllers ${IDS[*]} on etcd://127.0.0.1:$EC (lease ${TTL}s), APIs on 127.0.0.1:${API[ctl-a]} / ${API[ctl-b]}"
 for id in "${IDS[@]}"; do start_controller "$id"; done
-wait_for "both controllers registered" 30 test "$(members)" = "ctl-a,ctl-b" || true
+wait_for "both controllers registered" 30 members_are "ctl-a,ctl-b" || true
 check "membership /rampart/controllers/" "ctl-a,ctl-b" "$(members)"
 
 # The rendezvous owner, the same function as RendezvousOwner() in src/controller/server/controller.cc
@@ -235,8 +245,10 @@ ownership() {  # LABEL ID...: every host's agent connected to the predicted owne
   local h
   for h in "${HOSTS[@]}"; do
     OWNER[$h]=$(predict_owner "$h" "$@")
+    local t0; t0=$(now_ns)
     wait_connected "$h" "${OWNER[$h]}" 30 || true
-    check "$label: $h's agent connected to" "${OWNER[$h]}" "$(connected_to "$h")" "rendezvous owner among $*"
+    check "$label: $h's agent connected to" "${OWNER[$h]}" "$(connected_to "$h")" \
+      "rendezvous owner among $*; waited $(ms_since "$t0") ms"
   done
 }
 step "1. ownership: which controller serves which host"
@@ -346,7 +358,7 @@ if proc_running "$IPERF"; then flow_at_move=running; else flow_at_move=ended; fi
 check "membership after the lease expired" "$SURVIVOR" "$(members)"
 for h in "${ORPHANS[@]}"; do
   check "$h's agent connected to (after kill)" "$SURVIVOR" "$(connected_to "$h")" \
-    "${MOVED_MS[$h]:-not within 30 s} ms after the kill (lease ${TTL}s + agent backoff <= 5 s)"
+    "$([ -n "${MOVED_MS[$h]}" ] && echo "${MOVED_MS[$h]} ms after the kill" || echo "not within 30 s of the kill"); bound 30 s, expected ~lease ${TTL} s + agent backoff <= 5 s"
 done
 for h in "${HOSTS[@]}"; do
   if [ "${OWNER[$h]}" = "$SURVIVOR" ]; then check "$h's agent stays with" "$SURVIVOR" "$(connected_to "$h")"; fi
@@ -406,13 +418,13 @@ ctl_via "$SURVIVOR" apply -f "$D/fw-a.yaml"
 applied=$(ms_since "$t_change")
 seen=""; if wait_ssh allow 30000; then seen=$(ms_since "$t_change"); fi
 check "change via $SURVIVOR reaches h1/h3" allow "$([ -n "$seen" ] && echo allow || echo block)" \
-  "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 connects ${seen:-never (30 s)} ms after the apply started"
+  "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 connects $([ -n "$seen" ] && echo "$seen ms" || echo "never (30 s)") after the apply started"
 
 step "4. restart $VICTIM (same id): hosts shared again"
 snapshot_hosts
 t_restart=$(now_ns)
 start_controller "$VICTIM"
-wait_for "both controllers registered" 30 test "$(members)" = "ctl-a,ctl-b" || true
+wait_for "both controllers registered" 30 members_are "ctl-a,ctl-b" || true
 check "membership after the restart" "ctl-a,ctl-b" "$(members)"
 ownership "restarted" "${IDS[@]}"
 echo "hosts shared again $(ms_since "$t_restart") ms after $VICTIM was started"
@@ -437,7 +449,7 @@ ctl_via "$VICTIM" apply -f <(sed 's/destination_ports: \[22, 80, 5201\]/destinat
 applied=$(ms_since "$t_change")
 seen=""; if wait_ssh block 30000; then seen=$(ms_since "$t_change"); fi
 check "change via $VICTIM reaches h1/h3" block "$([ -n "$seen" ] && echo block || echo allow)" \
-  "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 refused ${seen:-never (30 s)} ms after the apply started"
+  "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 refused $([ -n "$seen" ] && echo "$seen ms" || echo "never (30 s)") after the apply started (probe: nc -w 1)"
 probe b-vm1 198.18.2.13 http allow "tenant B unaffected" "B/vm3"
 
 echo
