@@ -144,6 +144,7 @@ class StreamServer::Impl {
   void InstallSnapshotLocked(const std::string& host, uint64_t revision, size_t rows,
                              const std::vector<MsgPtr>& chunks, std::vector<std::pair<Session*, Action>>* actions);
   void FetchLoop();
+  void ExpireStalledSnapshotsLocked();
 
   StreamServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
@@ -203,6 +204,7 @@ class Session : public grpc::ServerBidiReactor<pb::AgentMessage, pb::ControllerM
   std::deque<MsgPtr> queue;   // snapshot chunks, a redirect or an error: sent before history
   bool want_snapshot = false;   // source mode: waits for the host's snapshot from the source
   bool snapshot_queued = false; // source mode: `queue` holds snapshot chunks (in flight)
+  std::chrono::steady_clock::time_point snapshot_since;  // when they were queued
   MsgPtr writing;             // in flight
   bool finishing = false;     // finish once `queue` is written
   bool finished = false;      // Finish called
@@ -523,6 +525,7 @@ void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t
     s->want_snapshot = false;
     s->queue.assign(chunks.begin(), chunks.end());
     s->snapshot_queued = true;
+    s->snapshot_since = std::chrono::steady_clock::now();
     ++snapshots_in_flight_;
     s->sent = revision;
     ++counters_.snapshots_sent;
@@ -531,13 +534,33 @@ void StreamServer::Impl::InstallSnapshotLocked(const std::string& host, uint64_t
   }
 }
 
+void StreamServer::Impl::ExpireStalledSnapshotsLocked() {
+  const auto cutoff = std::chrono::steady_clock::now() - options_.stalled_snapshot_after;
+  for (Session* s : sessions_) {
+    if (s->snapshot_queued && s->snapshot_since < cutoff) {
+      s->snapshot_queued = false;  // its chunks stay queued; they just stop holding a slot
+      --snapshots_in_flight_;
+      ++counters_.snapshots_stalled;
+    }
+  }
+}
+
 void StreamServer::Impl::FetchLoop() {
   const int limit = std::max(1, options_.max_snapshots_in_flight);
+  const auto poll = std::clamp<std::chrono::milliseconds>(options_.stalled_snapshot_after / 4,
+                                                          std::chrono::milliseconds(10), std::chrono::seconds(1));
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
-    fetch_cv_.wait(l, [&] {
-      return shutting_down_ || (!fetch_queue_.empty() && snapshots_in_flight_ + fetching_ < limit);
-    });
+    auto ready = [&] { return shutting_down_ || (!fetch_queue_.empty() && snapshots_in_flight_ + fetching_ < limit); };
+    while (!ready()) {
+      if (fetch_queue_.empty()) {
+        fetch_cv_.wait(l);
+      } else {
+        // Blocked by the bound: look for stalled streams now and then.
+        fetch_cv_.wait_for(l, poll);
+        ExpireStalledSnapshotsLocked();
+      }
+    }
     if (shutting_down_) return;
     std::string host = std::move(fetch_queue_.front());
     fetch_queue_.pop_front();

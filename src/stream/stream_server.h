@@ -87,6 +87,10 @@ struct StreamServerOptions {
   // Source mode: at most this many streams hold a converted snapshot not yet handed to gRPC
   // (bounds the memory when many agents register at once, e.g. after a controller restart).
   int max_snapshots_in_flight = 8;
+  // A stream whose snapshot is still not handed to gRPC after this long (its agent stopped
+  // reading) stops counting against max_snapshots_in_flight, so stalled agents cannot hold
+  // every other snapshot back (counter snapshots_stalled).
+  std::chrono::milliseconds stalled_snapshot_after{5000};
 };
 
 // One host as seen by the server (for status pages and tests).
@@ -114,6 +118,7 @@ struct StreamServerCounters {
   uint64_t stale_acks = 0;         // ack of a revision not sent to that stream (ignored)
   uint64_t source_calls = 0;       // snapshot_source calls (source mode)
   uint64_t source_refetches = 0;   // source results older than the history reaches (asked again)
+  uint64_t snapshots_stalled = 0;  // snapshots no longer counted in flight (stalled_snapshot_after)
 };
 
 class StreamServer {

@@ -11,6 +11,9 @@
 #include <random>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
+#include "rampart/agent.grpc.pb.h"
 #include "stream/agent_client.h"
 #include "stream/stream_server.h"
 #include "test/stream/test_agent.h"
@@ -43,7 +46,7 @@ struct Fixture {
     if (o.listen.empty()) o.listen = {"unix:" + dir.File("c.sock")};
     if (source) {
       // Few snapshots in flight, so the tests with many agents meet the bound.
-      o.max_snapshots_in_flight = 2;
+      if (o.max_snapshots_in_flight == StreamServerOptions{}.max_snapshots_in_flight) o.max_snapshots_in_flight = 2;
       o.snapshot_source = [this](const std::string& host) {
         ++source_calls;
         records::Delta d;
@@ -679,6 +682,38 @@ TEST(StreamSource, DropAndShutdownWhileTheSourceRuns) {
   EXPECT_EQ(calls_after_shutdown.load(), 0);
   for (const auto& seen : a.seen()) EXPECT_NE(seen.rows, 1u) << "the dropped host's late snapshot was sent";
   a.Stop();
+}
+
+// An agent that registers and then never reads holds its snapshot's in-flight slot only until
+// stalled_snapshot_after: another agent still gets its snapshot with a bound of one.
+TEST(StreamSource, StalledAgentDoesNotHoldOtherSnapshotsBack) {
+  StreamServerOptions o;
+  o.max_snapshots_in_flight = 1;
+  o.stalled_snapshot_after = std::chrono::milliseconds(200);
+  Fixture f(std::move(o), /*with_source=*/true);
+  ASSERT_NE(f.server, nullptr);
+  // h1's share is far larger than what the transport buffers for a reader that never reads.
+  records::Delta big;
+  const std::string pad(2000, 'y');
+  for (int i = 0; i < 20000; ++i) big.inserts.push_back(Row("Flow", {"A", std::to_string(i), pad}));
+  f.Publish("h1", big);
+  const uint64_t r2 = f.Publish("h2", Ins({Row("Host", {"h2", "198.19.255.2"})}));
+  auto channel = grpc::CreateChannel(f.server->addresses()[0], grpc::InsecureChannelCredentials());
+  auto stub = ::rampart::agent::v1::AgentStream::NewStub(channel);
+  grpc::ClientContext ctx;
+  auto stream = stub->Connect(&ctx);
+  ::rampart::agent::v1::AgentMessage reg;
+  reg.mutable_register_()->set_host("h1");
+  ASSERT_TRUE(stream->Write(reg));  // ... and never reads
+  ASSERT_TRUE(Eventually([&] { return f.server->counters().snapshots_sent >= 1; }));
+  TestAgent b(f.Agent("h2"));
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(b.WaitRevision(r2));
+  EXPECT_GE(f.server->counters().snapshots_stalled, 1u);
+  EXPECT_EQ(Rows(b), f.shares["h2"].rows());
+  b.Stop();
+  ctx.TryCancel();
+  f.server->Shutdown();
 }
 
 // A slow agent falls behind the history while another thread keeps publishing, and agents
