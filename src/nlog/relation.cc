@@ -27,29 +27,39 @@ uint64_t Relation::RowKeyHash(const Index& ix, const Value* row) {
 }
 
 void Relation::IndexInsert(Index& ix, uint32_t id) {
-  auto& bucket = ix.buckets[RowKeyHash(ix, RowAt(id))];
-  if (ix.pos.size() <= id) ix.pos.resize(size_t{id} + 1);
-  ix.pos[id] = static_cast<uint32_t>(bucket.size());
-  bucket.push_back(id);
+  if (ix.next.size() <= id) {
+    ix.next.resize(size_t{id} + 1, kNil);
+    ix.prev.resize(size_t{id} + 1, kNil);
+  }
+  auto [it, fresh] = ix.heads.try_emplace(RowKeyHash(ix, RowAt(id)), id);
+  ix.prev[id] = kNil;
+  if (fresh) {
+    ix.next[id] = kNil;
+  } else {
+    ix.next[id] = it->second;
+    ix.prev[it->second] = id;
+    it->second = id;
+  }
 }
 
 void Relation::IndexErase(Index& ix, uint32_t id) {
-  auto it = ix.buckets.find(RowKeyHash(ix, RowAt(id)));
-  if (it == ix.buckets.end()) std::abort();  // index out of sync: a bug, crash loudly
-  auto& bucket = it->second;
-  uint32_t p = ix.pos[id];
-  uint32_t last = bucket.back();
-  bucket[p] = last;
-  ix.pos[last] = p;
-  bucket.pop_back();
-  if (bucket.empty()) ix.buckets.erase(it);
+  const uint32_t n = ix.next[id], p = ix.prev[id];
+  if (p != kNil) {
+    ix.next[p] = n;
+  } else {
+    auto it = ix.heads.find(RowKeyHash(ix, RowAt(id)));
+    if (it == ix.heads.end() || it->second != id) std::abort();  // index out of sync: a bug, crash loudly
+    if (n == kNil) ix.heads.erase(it); else it->second = n;
+  }
+  if (n != kNil) ix.prev[n] = p;
+  ix.next[id] = ix.prev[id] = kNil;
 }
 
 int Relation::AddIndex(const std::vector<int>& cols) {
   for (size_t i = 0; i < indexes_.size(); ++i) {
     if (indexes_[i].cols == cols) return static_cast<int>(i);
   }
-  indexes_.push_back(Index{cols, {}, {}});
+  indexes_.push_back(Index{cols, {}, {}, {}});
   for (uint32_t id : rows_) IndexInsert(indexes_.back(), id);
   return static_cast<int>(indexes_.size() - 1);
 }
@@ -105,9 +115,8 @@ size_t Relation::MemoryBytes() const {
   size_t b = sizeof(*this) + values_.capacity() * sizeof(Value) + counts_.capacity() * sizeof(int64_t) + hashes_.capacity() * sizeof(uint64_t) +
              free_.capacity() * sizeof(uint32_t) + rows_.capacity() * (sizeof(uint32_t) + 1);
   for (const Index& ix : indexes_) {
-    b += ix.pos.capacity() * sizeof(uint32_t) +
-         ix.buckets.capacity() * (sizeof(uint64_t) + sizeof(std::vector<uint32_t>) + 1);
-    for (const auto& [h, v] : ix.buckets) b += v.capacity() * sizeof(uint32_t);
+    b += (ix.next.capacity() + ix.prev.capacity()) * sizeof(uint32_t) +
+         ix.heads.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
   }
   return b;
 }

@@ -42,9 +42,10 @@ class Relation {
   template <typename F>
   void ForEachMatch(int index, const Value* key, F&& f) const {
     const Index& ix = indexes_[index];
-    auto it = ix.buckets.find(KeyHash(ix, key));
-    if (it == ix.buckets.end()) return;
-    for (uint32_t id : it->second) {
+    auto it = ix.heads.find(KeyHash(ix, key));
+    if (it == ix.heads.end()) return;
+    for (uint32_t id = it->second; id != kNil;) {
+      const uint32_t next = ix.next[id];  // read before f runs (f never changes this relation)
       const Value* row = RowAt(id);
       bool eq = true;
       for (size_t i = 0; i < ix.cols.size(); ++i) {
@@ -54,6 +55,7 @@ class Relation {
         }
       }
       if (eq) f(id);
+      id = next;
     }
   }
   template <typename F>
@@ -68,10 +70,14 @@ class Relation {
   size_t MemoryBytes() const;
 
  private:
+  // A hash index: rows with the same key hash form a doubly linked list threaded through two
+  // arrays by row id (8 bytes per row), the map holds each list's head. (A std::vector per key
+  // cost ~80 bytes per row for near-unique keys.)
+  static constexpr uint32_t kNil = 0xffffffffu;
   struct Index {
     std::vector<int> cols;
-    absl::flat_hash_map<uint64_t, std::vector<uint32_t>> buckets;
-    std::vector<uint32_t> pos;  // by row id: position within its bucket
+    absl::flat_hash_map<uint64_t, uint32_t> heads;  // key hash -> first row id
+    std::vector<uint32_t> next, prev;              // by row id
   };
   struct RowView {
     const Value* p;
