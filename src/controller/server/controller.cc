@@ -696,13 +696,11 @@ void Controller::Impl::ApplyMembers(std::map<std::string, std::string> members) 
 
 records::Delta Controller::Impl::SnapshotForStream(const std::string& host) const {
   std::shared_lock<std::shared_mutex> l = LockApplyShared();
-  records::Delta d;
+  // Unsorted, without a RecordSet: the agent's set sorts them anyway.
+  records::Delta d = physical_.SnapshotDelta(host);
   d.snapshot = true;
-  {
-    records::RecordSet rs = physical_.Snapshot(host);
-    d.inserts.assign(rs.rows().begin(), rs.rows().end());
-  }
-  d.revision = streams_->Revision(host);
+  d.deletes.clear();
+  d.revision = streams_->Revision(host);  // the stream's revision, not the physical stage's
   return d;
 }
 
