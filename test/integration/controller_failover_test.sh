@@ -452,6 +452,45 @@ check "change via $VICTIM reaches h1/h3" block "$([ -n "$seen" ] && echo block |
   "apply returned in ${applied} ms; a-vm1 -> A/vm3:22 refused $([ -n "$seen" ] && echo "$seen ms" || echo "never (30 s)") after the apply started (probe: nc -w 1)"
 probe b-vm1 198.18.2.13 http allow "tenant B unaffected" "B/vm3"
 
+# ---- 5. graceful stop of the other controller ------------------------------------------------
+KEPT=()
+for h in "${HOSTS[@]}"; do if [ "${OWNER[$h]}" = "$SURVIVOR" ]; then KEPT+=("$h"); fi; done
+step "5. SIGTERM $SURVIVOR (owner of ${KEPT[*]}): its lease is revoked, $VICTIM takes over without waiting for the TTL"
+for h in "${HOSTS[@]}"; do EPOCH_AT[$h]=$(held_epoch "$h"); done
+t_stop=$(now_ns)
+stop_group "${CPID[$SURVIVOR]}" TERM
+for h in "${KEPT[@]}"; do
+  if wait_connected "$h" "$VICTIM" 30; then MOVED_MS[$h]=$(ms_since "$t_stop"); else MOVED_MS[$h]=""; fi
+done
+check "membership after the stop" "$VICTIM" "$(members)"
+for h in "${KEPT[@]}"; do
+  check "$h's agent connected to (after SIGTERM)" "$VICTIM" "$(connected_to "$h")" \
+    "$([ -n "${MOVED_MS[$h]}" ] && echo "${MOVED_MS[$h]} ms after SIGTERM" || echo "not within 30 s"); lease ${TTL} s"
+  wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
+  if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
+  check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h")"
+done
+step "5. vNIC policy change through $VICTIM's API: A/vm2 (on h2) also accepts tcp/22"
+python3 - examples/demo/network.yaml >"$D/vnic-a.yaml" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+d = [d for d in docs if "kind: VnicPolicy\ntenant: A\n" in d][0]
+print(d.replace("destination_ports: [80]", "destination_ports: [22, 80]"))
+PY
+grep -q 'destination_ports: \[22, 80\]' "$D/vnic-a.yaml" || die "examples/demo/network.yaml changed: cannot build the vNIC policy change"
+t_change=$(now_ns)
+ctl_via "$VICTIM" apply -f "$D/vnic-a.yaml"
+applied=$(ms_since "$t_change")
+seen=""
+while [ "$(ms_since "$t_change")" -lt 30000 ]; do
+  if "$LAB" exec a-vm1 -- nc -z -w 1 198.18.1.12 22 >/dev/null 2>&1; then seen=$(ms_since "$t_change"); break; fi
+  sleep 0.1
+done
+check "vNIC change via $VICTIM reaches h2" allow "$([ -n "$seen" ] && echo allow || echo block)" \
+  "apply returned in ${applied} ms; a-vm1 -> A/vm2:22 connects $([ -n "$seen" ] && echo "$seen ms" || echo "never (30 s)") after the apply started"
+probe b-vm1 198.18.1.12 http allow "tenant B's vm2 on h2 still served" "B/vm2"
+probe a-vm1 198.18.2.13 ssh block "A's firewall unchanged"
+
 echo
 if [ "$FAILS" -ne 0 ]; then
   echo "controller_failover: $FAILS of $N check(s) FAILED"
