@@ -8,15 +8,18 @@
 #  1. membership: both controllers in /rampart/controllers/; every host's agent is connected to
 #     the owner predicted by the rendezvous hash (observed from the kernel's unix-socket table:
 #     which controller socket holds a connection from that agent's process);
-#  2. examples/demo/network.yaml applied through ctl-b's API; traffic matrix (expected/observed);
+#  2. examples/demo/network.yaml applied through the API of h1's owner (the controller killed
+#     below); traffic matrix (expected/observed);
 #  3. an iperf3 flow a-vm1 (h1) -> A/vm3 (h3) through tenant A's firewall; kill -9 of the
 #     controller owning h1; the flow must move data in every second, a blocked port must stay
 #     blocked, the orphaned agents must be served by the survivor within a printed bound, their
 #     switches' flows must not change, and the matrix must still hold;
 #  4. a rule change through the SURVIVOR's API must take effect on the orphaned hosts (timed);
 #     the killed controller is restarted (same id): the hosts are shared again as predicted, no
-#     flow changes, the matrix holds, and a change through the restarted controller's API lands.
-# Exit 0 only if every check agrees. Cleans up (daemons, etcd, namespaces, temp dir) on every
+#     flow changes, the matrix holds, and a change through the restarted controller's API lands;
+#  5. SIGTERM of the other controller: its host moves at once (lease revoked), and a vNIC policy
+#     change through the remaining controller's API lands there.
+# Exit 0 only if every check agrees and no daemon's log holds a sanitizer report. Cleans up (daemons, etcd, namespaces, temp dir) on every
 # exit path; FAILOVER_KEEP=1 leaves everything for inspection.
 #
 # usage: test/integration/controller_failover_test.sh [BUILD_DIR]   (root; default: build)
