@@ -1,8 +1,8 @@
 // The physical stage: see physical_stage.h and docs/physical-stage.md.
 //
 // Shape of one Apply:
-//   1. mirror: the topology input tables the logical stage's outputs do not carry (Host, Router,
-//      RouterPort, Port, PortHost, Firewall, VnicPolicy) are merged against a mirror -> changes;
+//   1. mirror: the topology input tables the physical stage needs (Host, Router, RouterPort, Port,
+//      PortHost, Firewall, VnicPolicy), kept up to date from their Topo* copies in the delta;
 //   2. fallible part (every mutation logs an undo step): host declarations, logical port names
 //      per datapath (reference counted: Port, RouterPort, Firewall, vNIC policy x member x port),
 //      datapath span (DpHost: Datapath and PortKey rows, Host peers), VmPort rows, instances and
@@ -56,12 +56,9 @@ using RowSet = std::set<Row, RowCmp>;
 
 std::string S(const nlog::Value& v) { return v.ToString(); }
 
-// Input tables mirrored (their rows are needed beyond what the outputs carry).
+// Input tables mirrored (their rows are needed beyond what the outputs carry); their changes
+// arrive as the program's Topo<Table> output copies.
 constexpr const char* kMirrored[] = {"Host", "Router", "RouterPort", "Port", "PortHost", "Firewall", "VnicPolicy"};
-// Output tables whose changes never need the topology mirror refreshed.
-bool IsRuleOnlyTable(const std::string& t) {
-  return t == "InstRule" || t == "InstGroupAddr" || t == "GroupAddr" || t == "VnicConflict";
-}
 
 enum Domain : int { kDp = 0, kPortKey, kTag, kInst, kEport, kDomains };
 constexpr const char* kDomainName[kDomains] = {"dp", "port", "tag", "inst", "eport"};
@@ -861,31 +858,19 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
     return st;
   };
 
-  // ---- 1. input changes (mirror merge)
-  bool topology = !s.mirrored;
-  for (const auto& [table, _] : logical_delta.tables) topology |= !IsRuleOnlyTable(table);
+  // ---- 1. input changes: the program's Topo* copies of the mirrored input tables
   std::map<std::string, std::pair<std::vector<Row>, std::vector<Row>>> in;  // table -> (deleted, inserted)
   for (const char* table : kMirrored) {
-    if (!topology && std::string_view(table) != "Host") continue;
-    auto scan = engine.Scan(table);
-    if (!scan.ok()) return fail(scan.status());
+    auto it = logical_delta.tables.find(absl::StrCat("Topo", table));
+    if (it == logical_delta.tables.end()) continue;
     RowSet& m = s.mirror[table];
     auto& [del, ins] = in[table];
-    auto a = m.begin();
-    auto b = scan->begin();
-    RowCmp less;
-    while (a != m.end() || b != scan->end()) {
-      if (b == scan->end() || (a != m.end() && less(*a, *b))) {
-        del.push_back(*a++);
-      } else if (a == m.end() || less(*b, *a)) {
-        ins.push_back(*b++);
-      } else {
-        ++a;
-        ++b;
-      }
+    for (const Row& r : it->second.deleted) {
+      if (s.SetErase(m, r)) del.push_back(r);
     }
-    for (const Row& r : del) s.SetErase(m, r);
-    for (const Row& r : ins) s.SetInsert(m, r);
+    for (const Row& r : it->second.inserted) {
+      if (s.SetInsert(m, r)) ins.push_back(r);
+    }
   }
   if (!s.mirrored) {
     s.mirrored = true;

@@ -61,8 +61,7 @@ class PhysicalStage {
 
   // The per-host record changes implied by `logical_delta` (the output changes the logical
   // stage's engine just produced; `engine` is that engine, after the change). Cost follows the
-  // delta, plus one scan of the small Host input table and, when the delta touches datapaths,
-  // ports or flows, a merge of the engine's topology input tables against a mirror.
+  // delta: the topology inputs the stage needs arrive as the program's Topo* output copies.
   // New and freed allocations are committed to the store in one Txn before returning.
   // Only hosts whose share changed appear; each delta carries the host's next revision.
   // On error (tags of a host exhausted, store failure) nothing here changes: the caller must
