@@ -44,13 +44,6 @@ uint64_t Fnv1a(std::string_view a, std::string_view b) {
   return Mix(h);
 }
 
-struct InputRowLess {
-  bool operator()(const InputRow& a, const InputRow& b) const {
-    if (a.table != b.table) return a.table < b.table;
-    return nlog::RowLess(a.row, b.row);
-  }
-};
-
 std::string DefaultId() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -133,9 +126,7 @@ class Controller::Impl {
   ControllerOptions options_;
   PhysicalStage physical_;
   std::unique_ptr<nlog::Engine> engine_;  // worker thread only (after Start)
-  std::map<std::string, std::vector<InputRow>> object_rows_;
-  std::map<InputRow, int, InputRowLess> row_counts_;
-  ObjectRowsCache rows_cache_;
+  ObjectRowCounts object_rows_;  // stored objects -> input rows, counted
   std::unique_ptr<stream::StreamServer> streams_;
   // Held exclusively while physical_ changes and its deltas are published (and while streams_
   // is set up or hosts are Reset), shared by the snapshot source: PhysicalStage::Snapshot may
@@ -493,7 +484,7 @@ void Controller::Impl::ReloadNb() {
     return;
   }
   Changes changes;
-  for (const auto& [key, rows] : object_rows_) changes[key] = std::nullopt;
+  for (const std::string& key : object_rows_.Keys()) changes[key] = std::nullopt;
   for (const auto& kv : nb->kvs) changes[kv.key] = kv.value;
   std::map<std::string, uint64_t> published;
   absl::Status st = ProcessChanges(changes, /*publish=*/true, &published);
@@ -508,10 +499,6 @@ void Controller::Impl::ReloadNb() {
 
 absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publish,
                                               std::map<std::string, uint64_t>* published) {
-  // Saved state for a rollback.
-  std::map<std::string, std::optional<std::vector<InputRow>>> saved_objects;
-  std::map<InputRow, int, InputRowLess> before;  // touched rows -> count before
-  std::vector<std::string> bad;
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   double phase[4] = {0, 0, 0, 0};
@@ -520,67 +507,11 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
     std::lock_guard<std::mutex> l(mu_);
     std::copy(std::begin(phase), std::end(phase), std::begin(phase_ms_));
   };
-  for (const auto& [key, value] : changes) {
-    std::vector<InputRow> new_rows;
-    if (value.has_value()) {
-      auto rows = rows_cache_.Rows(key, *value);
-      if (!rows.ok()) {
-        bad.push_back(absl::StrCat(key, ": ", rows.status().message()));
-        continue;  // keep what the object contributed before
-      }
-      new_rows = *std::move(rows);
-    }
-    auto it = object_rows_.find(key);
-    if (it == object_rows_.end()) {
-      saved_objects.emplace(key, std::nullopt);
-    } else {
-      saved_objects.emplace(key, it->second);
-      for (const InputRow& r : it->second) {
-        auto c = row_counts_.find(r);
-        before.try_emplace(r, c->second);
-        if (--c->second == 0) row_counts_.erase(c);
-      }
-    }
-    for (const InputRow& r : new_rows) {
-      auto [c, inserted] = row_counts_.try_emplace(r, 0);
-      before.try_emplace(r, inserted ? 0 : c->second);
-      ++c->second;
-    }
-    if (value.has_value()) {
-      object_rows_[key] = std::move(new_rows);
-    } else {
-      rows_cache_.Forget(key);
-      if (it != object_rows_.end()) object_rows_.erase(it);
-    }
-  }
-  nlog::Transaction tx, undo;
-  for (const auto& [row, count_before] : before) {
-    auto c = row_counts_.find(row);
-    const int after = c == row_counts_.end() ? 0 : c->second;
-    if (count_before > 0 && after == 0) {
-      tx.Delete(row.table, row.row);
-      undo.Insert(row.table, row.row);
-    } else if (count_before == 0 && after > 0) {
-      tx.Insert(row.table, row.row);
-      undo.Delete(row.table, row.row);
-    }
-  }
-  auto rollback_maps = [&] {
-    for (const auto& [row, count_before] : before) {
-      if (count_before == 0) {
-        row_counts_.erase(row);
-      } else {
-        row_counts_[row] = count_before;
-      }
-    }
-    for (auto& [key, rows] : saved_objects) {
-      if (rows.has_value()) {
-        object_rows_[key] = *rows;
-      } else {
-        object_rows_.erase(key);
-      }
-    }
-  };
+  ObjectRowCounts::Result rows = object_rows_.Apply(changes);
+  std::vector<std::string>& bad = rows.bad;
+  nlog::Transaction& tx = rows.tx;
+  nlog::Transaction& undo = rows.undo;
+  auto rollback_maps = [&] { object_rows_.Rollback(); };
   absl::Status result = absl::OkStatus();
   if (!bad.empty()) {
     result = absl::InvalidArgumentError(absl::StrCat("stored object(s) ignored: ", absl::StrJoin(bad, "; ")));

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "controller/api/nb_objects.h"
@@ -101,6 +103,82 @@ TEST(ObjectRowsCache, BadObjectsFailLikeObjectRows) {
   ExpectSame(cache, "/rampart/nb/Firewall/A/fw",
              R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
              R"("rules":[{"action":"allow","protocol":"tcp"},{"action":"nope"}]})");
+}
+
+// ObjectRowCounts: after every batch of object changes (puts and deletes, several objects,
+// rows shared between objects), Rows() equals SpecToRows of the stored objects, the transaction
+// turns the previous rows into the new ones exactly, and Rollback restores the state before it.
+TEST(ObjectRowCounts, TransactionsFollowTheStoredObjects) {
+  const std::string text = ReadFile(std::string(RAMPART_SOURCE_DIR) + "/examples/specs/seed-attached.yaml");
+  auto docs = ParseNbDocuments(text, "seed-attached.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  std::map<std::string, std::string> pool;  // key -> JSON: every object the test may store
+  for (const auto& d : *docs) pool[NbObjectKey({d.kind, d.tenant, d.name})] = d.json;
+  // Variants: the firewall with rules dropped/duplicated, a second switch sharing nothing.
+  std::vector<std::pair<std::string, std::string>> variants(pool.begin(), pool.end());
+  for (const auto& [k, j] : pool) {
+    auto obj = nlohmann::json::parse(j);
+    if (obj.contains("rules") && obj["rules"].size() >= 2) {
+      auto fewer = obj;
+      fewer["rules"].erase(fewer["rules"].begin());
+      variants.emplace_back(k, fewer.dump());
+      auto more = obj;
+      auto extra = obj["rules"][0];
+      extra["id"] = 999;
+      more["rules"].push_back(extra);
+      variants.emplace_back(k, more.dump());
+    }
+  }
+  std::mt19937 rng(11);
+  ObjectRowCounts counts;
+  std::map<std::string, std::string> stored;
+  std::set<std::string> have;  // the rows the transactions produced so far
+  auto rows_of = [](const std::map<std::string, std::string>& objs) {
+    std::set<std::string> out;
+    for (const auto& [k, v] : objs) {
+      auto r = ObjectRows(k, v);
+      EXPECT_TRUE(r.ok()) << k;
+      if (r.ok()) for (const auto& s : RowStrings(*r)) out.insert(s);
+    }
+    return out;
+  };
+  for (int step = 0; step < 80; ++step) {
+    ObjectRowCounts::Changes batch;
+    std::map<std::string, std::string> next = stored;
+    for (int n = 1 + rng() % 3; n > 0; --n) {
+      const auto& [k, j] = variants[rng() % variants.size()];
+      if (rng() % 4 == 0) {
+        batch[k] = std::nullopt;
+        next.erase(k);
+      } else {
+        batch[k] = j;
+        next[k] = j;
+      }
+    }
+    auto res = counts.Apply(batch);
+    EXPECT_TRUE(res.bad.empty());
+    if (step % 5 == 4) {  // now and then the logical stage refuses: roll back, state unchanged
+      counts.Rollback();
+      std::set<std::string> rows;
+      for (const auto& s : RowStrings(counts.Rows())) rows.insert(s);
+      EXPECT_EQ(rows, have) << "step " << step << ": rollback";
+      continue;
+    }
+    for (const auto& c : res.tx.changes()) {
+      const std::string s = c.table + nlog::RowToString(c.row);
+      if (c.insert) {
+        EXPECT_TRUE(have.insert(s).second) << "step " << step << ": inserted twice " << s;
+      } else {
+        EXPECT_EQ(have.erase(s), 1u) << "step " << step << ": deleted but absent " << s;
+      }
+    }
+    stored = next;
+    EXPECT_EQ(have, rows_of(stored)) << "step " << step;
+    std::set<std::string> rows;
+    for (const auto& s : RowStrings(counts.Rows())) rows.insert(s);
+    EXPECT_EQ(rows, have) << "step " << step;
+    if (::testing::Test::HasFailure()) return;
+  }
 }
 
 }  // namespace
