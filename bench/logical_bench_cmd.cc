@@ -14,9 +14,9 @@
 //   incremental    the controller's per-object path, --reps times per change (each a different
 //                  rule/port, reverted the same way in between): add one rule (the Firewall
 //                  object re-stored with one more rule), move one port to another host, add one
-//                  port. Timed apart: (a) the changed objects' rows through ObjectRowsCache (a
-//                  firewall's unchanged rules come from the per-rule cache, as in the
-//                  controller) counted against what they contributed before -> one transaction,
+//                  port. Timed apart: (a) the changed objects' rows through the controller's
+//                  own ObjectRowCounts (ObjectRowsCache inside: a firewall's unchanged rules come
+//                  from the per-rule cache) -> one transaction,
 //                  (b) Engine::Apply of it, (c) PhysicalStage::Apply of the resulting delta;
 //                  median and max, wall and thread CPU. The first repetition's transaction is
 //                  checked equal to the whole-spec diff (DiffRows of SpecToRows before/after).
@@ -49,6 +49,7 @@
 
 #include "bench/bench_command.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "bench/support/nb_generator.h"
 #include "bench/support/nb_stored_objects.h"
 #include "controller/api/nb_objects.h"
@@ -245,84 +246,33 @@ int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
   return 0;
 }
 
-// ---- The controller's per-object path (a private mirror of Controller::Impl::ProcessChanges) ---
+// ---- The controller's per-object path ----------------------------------------------------------
 //
-// controller.cc keeps, per stored object, the input rows it contributes (ObjectRowsCache: a
-// Firewall/VnicPolicy is parsed per rule, each rule's rows cached by its JSON) and a count of how
-// many objects contribute each row; a batch of changed objects becomes the one nlog transaction
-// of the rows whose count went from 0 to >0 or back. This class does the same (without the
-// rollback), so the benchmark times what the controller runs per change.
-struct InputRowLess {
-  bool operator()(const controller::InputRow& a, const controller::InputRow& b) const {
-    if (a.table != b.table) return a.table < b.table;
-    return nlog::RowLess(a.row, b.row);
-  }
-};
+// controller::ObjectRowCounts (object_rows_cache.h, private to rampart_server, linked here) is the
+// controller's own bookkeeping: per stored object the input rows it contributes (ObjectRowsCache:
+// a Firewall/VnicPolicy is parsed per rule, each rule's rows cached by its JSON) and how many
+// objects contribute each row; a batch of changed objects becomes one nlog transaction of the
+// rows whose count went from 0 to >0 or back. This adapter only turns its Result into a status.
+using InputRowLess = controller::ObjectRowCounts::Less;
 
 class ControllerRows {
  public:
-  // key -> new JSON (nullopt = deleted).
-  using Changes = std::map<std::string, std::optional<std::string>>;
+  using Changes = controller::ObjectRowCounts::Changes;
 
   absl::StatusOr<nlog::Transaction> Change(const Changes& changes) {
-    last_cache_ms_ = 0;
-    std::map<controller::InputRow, int, InputRowLess> before;
-    for (const auto& [key, value] : changes) {
-      std::vector<controller::InputRow> new_rows;
-      if (value.has_value()) {
-        const auto c0 = Clock::now();
-        auto rows = cache_.Rows(key, *value);
-        last_cache_ms_ += Seconds(c0, Clock::now()) * 1e3;
-        if (!rows.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", rows.status().message()));
-        new_rows = *std::move(rows);
-      }
-      auto it = object_rows_.find(key);
-      if (it != object_rows_.end()) {
-        for (const controller::InputRow& r : it->second) {
-          auto c = counts_.find(r);
-          before.try_emplace(r, c->second);
-          if (--c->second == 0) counts_.erase(c);
-        }
-      }
-      for (const controller::InputRow& r : new_rows) {
-        auto [c, inserted] = counts_.try_emplace(r, 0);
-        before.try_emplace(r, inserted ? 0 : c->second);
-        ++c->second;
-      }
-      if (value.has_value()) {
-        object_rows_[key] = std::move(new_rows);
-      } else {
-        cache_.Forget(key);
-        if (it != object_rows_.end()) object_rows_.erase(it);
-      }
-    }
-    nlog::Transaction tx;
-    for (const auto& [row, count_before] : before) {
-      auto c = counts_.find(row);
-      const int after = c == counts_.end() ? 0 : c->second;
-      if (count_before > 0 && after == 0) tx.Delete(row.table, row.row);
-      else if (count_before == 0 && after > 0) tx.Insert(row.table, row.row);
-    }
-    return tx;
+    controller::ObjectRowCounts::Result r = counts_.Apply(changes);
+    last_cache_ms_ = r.cache_ms;
+    if (!r.bad.empty()) return absl::InvalidArgumentError(absl::StrJoin(r.bad, "; "));
+    return std::move(r.tx);
   }
-
-  // The distinct rows of all objects, sorted (SpecToRows' order).
-  std::vector<controller::InputRow> Rows() const {
-    std::vector<controller::InputRow> out;
-    out.reserve(counts_.size());
-    for (const auto& [r, n] : counts_) out.push_back(r);
-    return out;
-  }
-  size_t objects() const { return object_rows_.size(); }
-  size_t cached_rules() const { return cache_.cached_rules(); }
+  std::vector<controller::InputRow> Rows() const { return counts_.Rows(); }
+  size_t cached_rules() const { return counts_.cached_rules(); }
   // Of the last Change, the time spent in ObjectRowsCache::Rows (the rest is the row counting).
   double last_cache_ms() const { return last_cache_ms_; }
 
  private:
+  controller::ObjectRowCounts counts_;
   double last_cache_ms_ = 0;
-  controller::ObjectRowsCache cache_;
-  std::map<std::string, std::vector<controller::InputRow>> object_rows_;
-  std::map<controller::InputRow, int, InputRowLess> counts_;
 };
 
 // "" when equal, else the first row only one side has (both sorted by InputRowLess).
@@ -612,7 +562,7 @@ int Run(int argc, char** argv) {
         if (i == 0) whole = controller::DiffRows(controller::SpecToRows(spec), controller::SpecToRows(changed));
       }
       // No malloc_trim between repetitions: the pages it hands back would be faulted in again
-      // inside the timed steps (it made PhysicalStage::Apply of a port change 5x slower).
+      // inside the timed steps.
       for (int i = 0; i < a.reps; ++i) {
         const std::vector<StoredObjectChange>* ch = &sets[i];
         ControllerRows::Changes fwd, back;
