@@ -482,7 +482,9 @@ int Run(int argc, char** argv) {
         {"mean_rows_ms", lat.empty() ? 0.0 : phase_sum[0] / lat.size()},
         {"mean_logical_ms", lat.empty() ? 0.0 : phase_sum[1] / lat.size()},
         {"mean_physical_ms", lat.empty() ? 0.0 : phase_sum[2] / lat.size()},
-        {"mean_publish_ms", lat.empty() ? 0.0 : phase_sum[3] / lat.size()}}},
+        {"mean_publish_ms", lat.empty() ? 0.0 : phase_sum[3] / lat.size()},
+        {"ack_ms", lat},                // per change, in order
+        {"controller_cpu_ms", cpu}}},
       {"controller_rss_bytes", rss_after},
       {"controller_peak_rss_bytes", rss_peak},
       {"controller_rss_growth_bytes", rss_after > rss_before ? rss_after - rss_before : 0},

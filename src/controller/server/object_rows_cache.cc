@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <string_view>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 #include "controller/api/nb_objects.h"
@@ -24,7 +28,120 @@ std::vector<InputRow> Minus(const std::vector<InputRow>& rows, const std::vector
   return out;
 }
 
+// ---- A structural scan of JSON text (no values decoded): enough to cut a stored object's
+// "rules" array into the elements' texts without parsing the object, and to see which keys an
+// element has. Anything unexpected makes the caller fall back to the parser.
+
+size_t SkipWs(std::string_view s, size_t p) {
+  while (p < s.size() && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')) ++p;
+  return p;
+}
+
+// The end (one past) of the JSON value starting at p, or npos.
+size_t SkipValue(std::string_view s, size_t p) {
+  if (p >= s.size()) return std::string_view::npos;
+  if (s[p] == '"') {
+    for (size_t q = p + 1; q < s.size(); ++q) {
+      if (s[q] == '\\') {
+        ++q;
+      } else if (s[q] == '"') {
+        return q + 1;
+      }
+    }
+    return std::string_view::npos;
+  }
+  if (s[p] == '{' || s[p] == '[') {
+    int depth = 0;
+    for (size_t q = p; q < s.size(); ++q) {
+      const char c = s[q];
+      if (c == '"') {
+        q = SkipValue(s, q);
+        if (q == std::string_view::npos) return q;
+        --q;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return q + 1;
+      }
+    }
+    return std::string_view::npos;
+  }
+  size_t q = p;
+  while (q < s.size() && s[q] != ',' && s[q] != '}' && s[q] != ']' && s[q] != ' ' && s[q] != '\n' &&
+         s[q] != '\t' && s[q] != '\r') {
+    ++q;
+  }
+  return q == p ? std::string_view::npos : q;
+}
+
+// Calls f(key text with quotes, value text) for each member of the object `s`; false if `s` is
+// not an object by this scan.
+template <typename F>
+bool ForEachMember(std::string_view s, F&& f) {
+  size_t p = SkipWs(s, 0);
+  if (p >= s.size() || s[p] != '{') return false;
+  p = SkipWs(s, p + 1);
+  if (p < s.size() && s[p] == '}') return SkipWs(s, p + 1) == s.size();
+  while (true) {
+    if (p >= s.size() || s[p] != '"') return false;
+    const size_t kend = SkipValue(s, p);
+    if (kend == std::string_view::npos) return false;
+    const std::string_view k = s.substr(p, kend - p);
+    p = SkipWs(s, kend);
+    if (p >= s.size() || s[p] != ':') return false;
+    p = SkipWs(s, p + 1);
+    const size_t vend = SkipValue(s, p);
+    if (vend == std::string_view::npos) return false;
+    f(k, p, vend);
+    p = SkipWs(s, vend);
+    if (p < s.size() && s[p] == ',') {
+      p = SkipWs(s, p + 1);
+      continue;
+    }
+    return p < s.size() && s[p] == '}' && SkipWs(s, p + 1) == s.size();
+  }
+}
+
+struct RulesSplit {
+  std::string_view before, after;      // the object's text around the rules array
+  std::vector<std::string_view> rules;  // each element's text
+};
+
+std::optional<RulesSplit> SplitRules(std::string_view s) {
+  size_t start = std::string_view::npos, end = 0;
+  int found = 0;
+  if (!ForEachMember(s, [&](std::string_view k, size_t vb, size_t ve) {
+        if (k == "\"rules\"") {
+          ++found;
+          start = vb;
+          end = ve;
+        }
+      })) {
+    return std::nullopt;
+  }
+  if (found != 1 || s[start] != '[') return std::nullopt;
+  RulesSplit out;
+  out.before = s.substr(0, start);
+  out.after = s.substr(end);
+  size_t p = SkipWs(s, start + 1);
+  if (p < end && s[p] == ']') return out;
+  while (p < end) {
+    const size_t e = SkipValue(s, p);
+    if (e == std::string_view::npos || e > end) return std::nullopt;
+    out.rules.push_back(s.substr(p, e - p));
+    p = SkipWs(s, e);
+    if (p < end && s[p] == ',') {
+      p = SkipWs(s, p + 1);
+      continue;
+    }
+    if (p + 1 == end && s[p] == ']') return out;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
 
 size_t ObjectRowsCache::cached_rules() const {
   size_t n = 0;
@@ -36,14 +153,14 @@ absl::StatusOr<std::vector<InputRow>> ObjectRowsCache::Rows(const std::string& k
   auto id = ParseNbObjectKey(key);
   if (!id.ok()) return id.status();
   if (id->kind != "Firewall" && id->kind != "VnicPolicy") return ObjectRows(key, json);
-  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("rules") || !j["rules"].is_array() || j["rules"].size() < 2) {
+  // The rules' texts are cut out of the stored JSON without parsing it (a firewall of 400 rules
+  // is ~60 KB: parsing it and printing every rule again cost more than the rest of a change).
+  std::optional<RulesSplit> split = SplitRules(json);
+  if (!split || split->rules.size() < 2) {
     objects_.erase(key);
     return ObjectRows(key, json);  // nothing to gain (and the whole parser reports the errors)
   }
-  nlohmann::json rules = std::move(j["rules"]);
-  j["rules"] = nlohmann::json::array();
-  const std::string header = j.dump();
+  std::string header = std::string(split->before) + "[]" + std::string(split->after);
   Object& o = objects_[key];
   if (o.header_json != header) {
     auto h = ObjectRows(key, header);
@@ -51,32 +168,56 @@ absl::StatusOr<std::vector<InputRow>> ObjectRowsCache::Rows(const std::string& k
       objects_.erase(key);
       return ObjectRows(key, json);
     }
-    o.header_json = header;
+    o.header_json = std::move(header);
     o.header_rows = *std::move(h);
     o.rule_rows.clear();
   }
   const uint64_t gen = ++o.generation;
   std::vector<InputRow> out = o.header_rows;
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const nlohmann::json& given = rules[i];
-    if (!given.is_object()) {
+  absl::flat_hash_set<int64_t> ids;
+  for (size_t i = 0; i < split->rules.size(); ++i) {
+    const std::string_view text = split->rules[i];
+    // A rule without `id` or `priority` gets its list index (the rule parser's default): its
+    // cache key is the rule with the defaults filled in.
+    bool has_id = false, has_priority = false;
+    std::string_view id_text;
+    if (!ForEachMember(text, [&](std::string_view k, size_t vb, size_t ve) {
+          if (k == "\"id\"") {
+            has_id = true;
+            id_text = text.substr(vb, ve - vb);
+          }
+          has_priority |= k == "\"priority\"";
+        })) {
       objects_.erase(key);
       return ObjectRows(key, json);
     }
-    // Defaults of the rule parser, which depend on the position in the whole list.
+    // Rule ids must differ across the object (a check no single rule's parse can make): an id
+    // seen twice, or one that is not a plain integer, goes to the whole-object parser.
+    int64_t rule_id = static_cast<int64_t>(i);
+    if (has_id && !absl::SimpleAtoi(absl::string_view(id_text.data(), id_text.size()), &rule_id)) {
+      objects_.erase(key);
+      return ObjectRows(key, json);
+    }
+    if (!ids.insert(rule_id).second) {
+      objects_.erase(key);
+      return ObjectRows(key, json);
+    }
+    // The defaults are written into the text, which is otherwise kept as it is (re-printing it
+    // through a JSON library would, e.g., drop a duplicate key the whole-object parser refuses).
     std::string rj;
-    if (given.contains("id") && given.contains("priority")) {
-      rj = given.dump();
+    if (has_id && has_priority) {
+      rj = std::string(text);
     } else {
-      nlohmann::json r = given;
-      if (!r.contains("id")) r["id"] = i;
-      if (!r.contains("priority")) r["priority"] = i;
-      rj = r.dump();
+      const size_t open = text.find('{');  // ForEachMember accepted it: an object
+      std::string defaults;
+      if (!has_id) defaults += "\"id\":" + std::to_string(i);
+      if (!has_priority) defaults += std::string(defaults.empty() ? "" : ",") + "\"priority\":" + std::to_string(i);
+      const bool empty = SkipWs(text, open + 1) < text.size() && text[SkipWs(text, open + 1)] == '}';
+      rj = std::string(text.substr(0, open + 1)) + defaults + (empty ? "" : ",") + std::string(text.substr(open + 1));
     }
     auto cached = o.rule_rows.find(rj);
     if (cached == o.rule_rows.end()) {
-      j["rules"] = nlohmann::json::array({nlohmann::json::parse(rj)});
-      auto rows = ObjectRows(key, j.dump());
+      auto rows = ObjectRows(key, std::string(split->before) + "[" + rj + "]" + std::string(split->after));
       if (!rows.ok()) {
         objects_.erase(key);
         return ObjectRows(key, json);

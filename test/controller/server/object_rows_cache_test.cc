@@ -91,7 +91,8 @@ TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
         fw["default"] = fw["default"] == "drop" ? "allow" : "drop";
         break;
     }
-    ExpectSame(cache, key, fw.dump());
+    // Now and then pretty-printed (the rules are cut out of the text, whatever its layout).
+    ExpectSame(cache, key, step % 7 == 3 ? fw.dump(2) : fw.dump());
   }
   EXPECT_LE(cache.cached_rules(), fw["rules"].size());
   EXPECT_GT(cache.cached_rules(), 0u);  // the split path ran (not only the whole-object fallback)
@@ -100,6 +101,28 @@ TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
 TEST(ObjectRowsCache, BadObjectsFailLikeObjectRows) {
   ObjectRowsCache cache;
   ExpectSame(cache, "/rampart/nb/Firewall/A/fw", "{not json");
+  // Cut off inside the rules array, inside a string, after it; a duplicate "rules" key.
+  const std::string good =
+      R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
+      R"("rules":[{"action":"allow","protocol":"tcp","id":1,"priority":1},{"action":"drop","id":2,"priority":2}]})";
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw", good);
+  for (size_t cut : {good.size() - 1, good.size() - 3, good.size() - 20, good.size() / 2}) {
+    ExpectSame(cache, "/rampart/nb/Firewall/A/fw", good.substr(0, cut));
+  }
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw", good.substr(0, good.size() - 1) + R"(,"rules":[]})");
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw", good + " x");
+  // Found by fuzz/object_rows_cache_fuzz: two rules with one id (explicit, or a default that
+  // equals another rule's id) are refused by the whole parser, which no single rule's parse sees;
+  // a duplicate key inside a rule must not be hidden by re-printing the rule.
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw",
+             R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
+             R"("rules":[{"action":"allow","id":2,"priority":1},{"action":"drop","id":2,"priority":2}]})");
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw",
+             R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
+             R"("rules":[{"action":"allow","id":1},{"action":"drop"}]})");
+  ExpectSame(cache, "/rampart/nb/Firewall/A/fw",
+             R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
+             R"("rules":[{"action":"allow","id":1,"priority":1},{"action":"drop","protocol":"udp","protocol":"icmp"}]})");
   ExpectSame(cache, "/rampart/nb/Firewall/A/fw",
              R"({"kind":"Firewall","tenant":"A","name":"fw","placement":{"attached_to_router":"r1"},"default":"drop",)"
              R"("rules":[{"action":"allow","protocol":"tcp"},{"action":"nope"}]})");
