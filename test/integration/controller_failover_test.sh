@@ -104,6 +104,23 @@ check() {
   printf '%-4s %-46s %-12s %-12s %s\n' "$N" "$what" "$expect" "$got" "$mark${note:+  ($note)}"
 }
 
+# The orphaned hosts' agents were served by another controller (WHO) across EVENT: each holds a
+# revision of a new epoch, and nothing changed on the host (same flows, no apply).
+check_resynced() {  # WHO EVENT
+  local who="$1" event="$2" h r
+  for h in "${ORPHANS[@]}"; do
+    wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
+    if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
+    check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h"): $who's snapshot, applied and acked"
+  done
+  for h in "${ORPHANS[@]}"; do
+    if [ "$(flows "$h")" = "${FLOWS_BEFORE[$h]}" ]; then r=same; else r=changed; fi
+    check "$h's br-int flows across the $event" same "$r" "$(wc -l <<<"${FLOWS_BEFORE[$h]}") flows"
+    check "$h's agent applied $who's snapshot" no-op "$(applied_since "$h" "${LOG_AT[$h]}")" \
+      "equal rows: no flow, instance, policy or tag sent"
+  done
+}
+
 # ---- etcd ------------------------------------------------------------------------------------
 step "etcd: one member on 127.0.0.1, data in $D/etcd"
 EC=$(free_port); EP=$(free_port)
@@ -366,17 +383,7 @@ done
 for h in "${HOSTS[@]}"; do
   if [ "${OWNER[$h]}" = "$SURVIVOR" ]; then check "$h's agent stays with" "$SURVIVOR" "$(connected_to "$h")"; fi
 done
-for h in "${ORPHANS[@]}"; do
-  wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
-  if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
-  check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h"): the survivor's snapshot, applied and acked"
-done
-for h in "${ORPHANS[@]}"; do
-  if [ "$(flows "$h")" = "${FLOWS_BEFORE[$h]}" ]; then r=same; else r=changed; fi
-  check "$h's br-int flows across the takeover" same "$r" "$(wc -l <<<"${FLOWS_BEFORE[$h]}") flows"
-  check "$h's agent applied the survivor's snapshot" no-op "$(applied_since "$h" "${LOG_AT[$h]}")" \
-    "equal rows: no flow, instance, policy or tag sent"
-done
+check_resynced "the survivor" takeover
 iperf_rc=0
 wait "$IPERF" || iperf_rc=$?
 # Every 1 s interval must carry data: the flow never stalled, before, during or after the takeover.
@@ -431,17 +438,7 @@ wait_for "both controllers registered" 30 members_are "ctl-a,ctl-b" || true
 check "membership after the restart" "ctl-a,ctl-b" "$(members)"
 ownership "restarted" "${IDS[@]}"
 echo "hosts shared again $(ms_since "$t_restart") ms after $VICTIM was started"
-for h in "${ORPHANS[@]}"; do
-  wait_epoch_above "$h" "${EPOCH_AT[$h]}" 20 || true
-  if [ "$(held_epoch "$h")" -gt "${EPOCH_AT[$h]}" ]; then r=yes; else r=no; fi
-  check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h"): the restarted $VICTIM's snapshot"
-done
-for h in "${ORPHANS[@]}"; do
-  if [ "$(flows "$h")" = "${FLOWS_BEFORE[$h]}" ]; then r=same; else r=changed; fi
-  check "$h's br-int flows across the hand-back" same "$r" "$(wc -l <<<"${FLOWS_BEFORE[$h]}") flows"
-  check "$h's agent applied $VICTIM's snapshot" no-op "$(applied_since "$h" "${LOG_AT[$h]}")" \
-    "equal rows: no flow, instance, policy or tag sent"
-done
+check_resynced "the restarted $VICTIM" hand-back
 
 step "4. traffic matrix, both controllers up again (tcp/22 now allowed for tenant A)"
 matrix allow
