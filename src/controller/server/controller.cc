@@ -518,6 +518,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   }
   phase[0] = ms_since(t);
   if (tx.empty()) {
+    object_rows_.Commit();
     record_phases();
     return result;
   }
@@ -564,6 +565,7 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
   }
   phase[3] = ms_since(t);
   record_phases();
+  object_rows_.Commit();  // after the phases: a large batch's saved state is freed here, not by the next change
   return result;
 }
 

@@ -325,6 +325,11 @@ void ObjectRowCounts::Rollback() {
   saved_counts_.clear();
 }
 
+void ObjectRowCounts::Commit() {
+  saved_objects_.clear();
+  saved_counts_.clear();
+}
+
 std::vector<InputRow> ObjectRowCounts::Rows() const {
   std::vector<InputRow> out;
   out.reserve(counts_.size());
