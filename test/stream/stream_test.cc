@@ -798,10 +798,16 @@ TEST(StreamSource, AgentBehindTheHistoryGetsAConsistentSnapshotWhilePublishing) 
     ASSERT_TRUE(Eventually([&] { return published.load() >= 2500; }, std::chrono::seconds(60)));
     // The stalled agent fell behind the history (no Reset ran while it stalled) and continued
     // from a snapshot the source gave.
-    ASSERT_TRUE(Eventually([&] { return a.seen().size() > stalled_at; }));
-    bool snapshot_after_stall = false;
-    for (size_t i = stalled_at; i < a.seen().size(); ++i) snapshot_after_stall |= a.seen()[i].snapshot;
-    EXPECT_TRUE(snapshot_after_stall);
+    // (Deltas the transport had already buffered before the stall may arrive first: wait for the
+    // snapshot itself, not just for the next message; a fixed wait made this test flaky under ASan.)
+    auto snapshot_after_stall = [&] {
+      const auto seen = a.seen();
+      for (size_t i = stalled_at; i < seen.size(); ++i) {
+        if (seen[i].snapshot) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(Eventually(snapshot_after_stall, std::chrono::seconds(30)));
     // Restarts with the revision held: sometimes resumed, usually behind the history by then.
     a.Stop();
     EXPECT_EQ(a.client().counters().protocol_errors, 0u);  // no delta out of order
