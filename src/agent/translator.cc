@@ -23,6 +23,10 @@ constexpr uint16_t kEthIpv4 = 0x0800;
 constexpr uint16_t kEthIpv6 = 0x86dd;
 constexpr uint16_t kEthArp = 0x0806;
 constexpr int kFamArp = 1;
+constexpr uint8_t kProtoIcmpv6 = 58;
+constexpr uint8_t kIcmpv6NeighborSolicit = 135;
+constexpr uint8_t kIcmpv6NeighborAdvert = 136;
+constexpr uint8_t kNdOptTargetLinkAddr = 2;
 
 constexpr uint8_t kSwitchTables[] = {kTableLsInPortSec, kTableLsInVnic, kTableLsInArp,
                                      kTableLsInL2, kTableLsOutVnic, kTableLsOutDeliver};
@@ -90,6 +94,7 @@ class Translator {
     BuildIndex();
     ClassifyFlows();
     LogicalFlows();
+    if (need_nd_table_) NdAnswerFlows();
     std::sort(out_.flows.begin(), out_.flows.end(), [](const Flow& a, const Flow& b) {
       return std::tie(a.table, b.priority, a.match) < std::tie(b.table, a.priority, b.match);
     });
@@ -250,6 +255,8 @@ class Translator {
     Match m;
     int family = 0;  // 0 any, 4, 6, kFamArp
     std::optional<Ip> arp_tpa;
+    bool nd_ns = false;  // matches an IPv6 neighbour solicitation (icmpv6 135, code 0)
+    std::optional<Ip> nd_target;
   };
 
   struct FlowCtx {
@@ -288,6 +295,14 @@ class Translator {
             Alt b = a;
             if (Require(b, fam)) next.push_back(std::move(b));
           }
+        }
+      } else if (term == "nd.ns") {
+        // OVS's nd_* fields need the whole ND prerequisite: IPv6, ICMPv6, type, code 0.
+        for (Alt a : *alts) {
+          if (!Require(a, 6)) continue;
+          a.m.IpProto(kProtoIcmpv6).Uint(Field::kIcmpv6Type, kIcmpv6NeighborSolicit).Uint(Field::kIcmpv6Code, 0);
+          a.nd_ns = true;
+          next.push_back(std::move(a));
         }
       } else if (term == "from_firewall" || term == "!from_firewall") {
         for (Alt a : *alts) next.push_back((a.m.Reg(kRegFromFirewall, term == "from_firewall" ? 1 : 0), a));
@@ -358,6 +373,23 @@ class Translator {
             if (!Require(a, kFamArp)) continue;
             a.m.Uint(Field::kArpTpa, ip->V4Addr());
             a.arp_tpa = *ip;
+            next.push_back(std::move(a));
+          }
+        } else if (field == "nd.target") {
+          auto ip = Ip::Parse(value);
+          if (!ip || ip->IsV4()) return "bad nd.target (an IPv6 address)";
+          for (Alt a : *alts) {
+            if (!a.nd_ns) return "nd.target without nd.ns before it";
+            a.m.NdTarget(*ip);
+            a.nd_target = *ip;
+            next.push_back(std::move(a));
+          }
+        } else if (field == "nd.sll") {
+          auto mac = ParseMac(value);
+          if (!mac) return "bad MAC in 'nd.sll'";
+          for (Alt a : *alts) {
+            if (!a.nd_ns) return "nd.sll without nd.ns before it";
+            (void)a.m.Set(Field::kNdSll, mac->data(), 6);
             next.push_back(std::move(a));
           }
         } else if (field == "nexthop") {
@@ -547,6 +579,29 @@ class Translator {
         out.apply.push_back(Action::Output(ofp::kPortInPort));
         break;
       }
+      if (fn == "nd_na" || fn == "nd_na_router") {
+        auto mac = ParseMac(arg);
+        if (!mac) return fail(absl::StrCat("bad MAC in ", Str(fn)));
+        if (!alt.nd_ns || !alt.nd_target) return fail(absl::StrCat(Str(fn), " without nd.ns && nd.target in the match"));
+        uint64_t m = 0;
+        for (uint8_t b : *mac) m = m << 8 | b;
+        uint8_t target[16];
+        alt.nd_target->ToBytes(target);
+        uint32_t flags = kNdFlagSolicited | kNdFlagOverride | (fn == "nd_na_router" ? kNdFlagRouter : 0);
+        // Turn the solicitation into the advertisement in place (same length: the source
+        // link-layer address option becomes the target one); OVS recomputes the ICMPv6 checksum.
+        // nd_tll can only be set by a flow matching an advertisement: table kTableNdNa does it.
+        out.apply.push_back(Action::Move({Field::kEthSrc, Field::kEthDst, 48, 0, 0}));
+        out.apply.push_back(Action::SetField(Field::kEthSrc, m));
+        out.apply.push_back(Action::Move({Field::kIpv6Src, Field::kIpv6Dst, 128, 0, 0}));
+        out.apply.push_back(Action::SetFieldBytes(Field::kIpv6Src, target, 16));
+        out.apply.push_back(Action::SetField(Field::kIcmpv6Type, kIcmpv6NeighborAdvert));
+        out.apply.push_back(Action::SetField(Field::kNdReserved, flags));
+        out.apply.push_back(Action::SetField(Field::kNdOptionsType, kNdOptTargetLinkAddr));
+        out.apply.push_back(Action::Resubmit(ofp::kPortInPort, kTableNdNa));
+        need_nd_table_ = true;
+        break;
+      }
       if (fn == "steer") {
         Steer(c, arg, &out);
         break;
@@ -669,8 +724,23 @@ class Translator {
     }
   }
 
+  // Table kTableNdNa: the advertisement an nd_na flow built gets its target link-layer address
+  // (the MAC the first flow wrote into eth.src) and leaves by the port the solicitation came in.
+  void NdAnswerFlows() {
+    Match na = Match()
+                   .EthType(kEthIpv6)
+                   .IpProto(kProtoIcmpv6)
+                   .Uint(Field::kIcmpv6Type, kIcmpv6NeighborAdvert)
+                   .Uint(Field::kIcmpv6Code, 0);
+    Emit(Make(kTableNdNa, 100, na,
+              {Action::Move({Field::kEthSrc, Field::kNdTll, 48, 0, 0}), Action::Output(ofp::kPortInPort)}),
+         "nd_na");
+    Emit(Make(kTableNdNa, 0, Match(), {}), "nd_na default");
+  }
+
   const records::RecordSet& rs_;
   const LocalFacts& facts_;
+  bool need_nd_table_ = false;
   Index idx_;
   Translation out_;
   std::set<ofp::FlowKey> keys_;

@@ -5,6 +5,7 @@
 // Layout (docs/agent.md has the full table):
 //   table 0                ingress classification: VM port / tunnel (by tun_id) / firewall port (by tag)
 //   tables 10..15          switch stages  ls_in_port_sec, ls_in_vnic, ls_in_arp, ls_in_l2, ls_out_vnic, ls_out_deliver
+//   table 16               end of an ND answer (nd_na / nd_na_router): nd_tll <- eth.src, output IN_PORT
 //   tables 20..24          router stages  lr_in_port, lr_in_policy, lr_in_routing, lr_in_arp_resolve, lr_out
 //   metadata               datapath key (also the Geneve VNI)
 //   reg14 / reg15          logical inport / outport key (flood = 65535)
@@ -37,6 +38,12 @@ inline constexpr uint8_t kTableLsInArp = 12;
 inline constexpr uint8_t kTableLsInL2 = 13;
 inline constexpr uint8_t kTableLsOutVnic = 14;
 inline constexpr uint8_t kTableLsOutDeliver = 15;
+// Second half of an IPv6 neighbour advertisement built from a solicitation (`nd_na(MAC)`): OVS
+// accepts a set of nd_tll only in a flow that matches an advertisement, so the first flow turns
+// the NS into an NA and resubmits here, where one flow copies eth.src into the target link-layer
+// address option and sends the frame back out of its in_port. Installed only when some flow
+// uses nd_na.
+inline constexpr uint8_t kTableNdNa = 16;
 inline constexpr uint8_t kTableLrInPort = 20;
 inline constexpr uint8_t kTableLrInPolicy = 21;
 inline constexpr uint8_t kTableLrInRouting = 22;
@@ -51,6 +58,12 @@ inline constexpr int kRegFromTunnel = 11;
 inline constexpr int kRegInport = 14;
 inline constexpr int kRegOutport = 15;
 inline constexpr uint32_t kFloodKey = 65535;
+
+// Flags word (nd_reserved) of the advertisements the translator builds: solicited + override,
+// plus router for a router port's address (`nd_na_router`).
+inline constexpr uint32_t kNdFlagRouter = 0x80000000u;
+inline constexpr uint32_t kNdFlagSolicited = 0x40000000u;
+inline constexpr uint32_t kNdFlagOverride = 0x20000000u;
 
 // The OpenFlow table of a logical stage (-1 for an unknown stage).
 int StageTable(const std::string& stage);

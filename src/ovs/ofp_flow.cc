@@ -135,6 +135,7 @@ std::optional<Field> FieldFromNxm(uint16_t nxm_class, uint8_t nxm_field) {
       {0x0000, 15, Field::kArpOp},   {0x0000, 16, Field::kArpSpa},  {0x0000, 17, Field::kArpTpa},
       {0x0001, 16, Field::kTunnelId}, {0x0001, 17, Field::kArpSha}, {0x0001, 18, Field::kArpTha},
       {0x0001, 19, Field::kIpv6Src}, {0x0001, 20, Field::kIpv6Dst},
+      {0x0001, 23, Field::kNdTarget}, {0x0001, 24, Field::kNdSll},  {0x0001, 25, Field::kNdTll},
   };
   for (const Alias& a : kAliases) {
     if (a.cls == nxm_class && a.fld == nxm_field) return a.field;
@@ -259,6 +260,13 @@ Match& Match::Ipv6Dst(const Ip& addr, int len) {
   addr.ToBytes(v);
   V6Mask(len, m);
   CheckOk(Set(Field::kIpv6Dst, v, 16, m));
+  return *this;
+}
+Match& Match::NdTarget(const Ip& addr) {
+  if (addr.IsV4()) Die("NdTarget: an IPv4 address");
+  uint8_t v[16];
+  addr.ToBytes(v);
+  CheckOk(Set(Field::kNdTarget, v, 16));
   return *this;
 }
 Match& Match::Uint(Field field, uint64_t value, std::optional<uint64_t> mask) {

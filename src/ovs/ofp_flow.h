@@ -47,7 +47,14 @@ inline constexpr uint16_t kVlanPresent = 0x1000;  // OFPVID_PRESENT
 inline constexpr uint16_t kControllerMaxLenNoBuffer = 0xffff;
 
 // Every match / set-field field Rampart speaks. X(enum, ovs-ofctl name, oxm class, oxm field,
-// byte length, maskable, print format).
+// byte length, maskable, print format). New fields go at the end (the enum order is the canonical
+// match order, and tests draw random fields from the first ones).
+// IPv6 neighbour discovery: nd_target / nd_sll / nd_tll are OpenFlow 1.3's IPV6_ND_* OXMs (OVS
+// requires an ND message: icmpv6_type 135 or 136 with icmpv6_code 0; nd_sll only in a
+// solicitation, nd_tll only in an advertisement). nd_reserved (the NA's R/S/O flags word) and
+// nd_options_type (the first option's type) are OVS's Ericsson extension fields (OVS >= 2.11),
+// OXM class 0x1000 (ERICOXM_OF, not an experimenter OXM) fields 1 and 2; they let a flow turn a
+// solicitation into an advertisement in place (docs/openflow.md).
 #define RAMPART_OFP_FIELDS(X)                                      \
   X(kInPort, "in_port", 0x8000, 0, 4, false, kDec)                 \
   X(kMetadata, "metadata", 0x8000, 2, 8, true, kHex)               \
@@ -94,7 +101,12 @@ inline constexpr uint16_t kControllerMaxLenNoBuffer = 0xffff;
   X(kReg14, "reg14", 0x0001, 14, 4, true, kHex)                    \
   X(kReg15, "reg15", 0x0001, 15, 4, true, kHex)                    \
   X(kTunIpv4Src, "tun_src", 0x0001, 31, 4, true, kIpv4)            \
-  X(kTunIpv4Dst, "tun_dst", 0x0001, 32, 4, true, kIpv4)
+  X(kTunIpv4Dst, "tun_dst", 0x0001, 32, 4, true, kIpv4)            \
+  X(kNdTarget, "nd_target", 0x8000, 31, 16, true, kIpv6)           \
+  X(kNdSll, "nd_sll", 0x8000, 32, 6, true, kMac)                   \
+  X(kNdTll, "nd_tll", 0x8000, 33, 6, true, kMac)                   \
+  X(kNdReserved, "nd_reserved", 0x1000, 1, 4, false, kHex)         \
+  X(kNdOptionsType, "nd_options_type", 0x1000, 2, 1, false, kDec)
 
 enum class Field : uint8_t {
 #define RAMPART_OFP_FIELD_ENUM(e, name, cls, fld, len, maskable, fmt) e,
@@ -168,6 +180,7 @@ class Match {
   Match& Ipv4Dst(uint32_t addr, int prefix_len = 32);
   Match& Ipv6Src(const Ip& addr, int prefix_len = 128);
   Match& Ipv6Dst(const Ip& addr, int prefix_len = 128);
+  Match& NdTarget(const Ip& addr);  // exact; REQUIRES: addr is IPv6
   Match& Uint(Field field, uint64_t value, std::optional<uint64_t> mask = std::nullopt);
   Match& Reg(int n, uint32_t value, std::optional<uint32_t> mask = std::nullopt);
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "flow_sim.h"
 #include "ovs/flow_table_sync.h"
 #include "spec_records.h"
@@ -393,7 +395,7 @@ TEST(Translator, Ipv6PrefixesAndNextHops) {
 // The records the controller's real physical stage produces (not the test helper's numbering):
 // every row of every host of every example translates, and the seed's routed frame is steered.
 TEST(Translator, RealPhysicalStageRecordsTranslateCompletely) {
-  for (const char* name : {"seed-attached", "seed-inline", "tenant-b-overlap"}) {
+  for (const char* name : {"seed-attached", "seed-inline", "tenant-b-overlap", "ipv6-routed"}) {
     auto spec = controller::ParseNbSpecFile(Spec(name));
     ASSERT_TRUE(spec.ok()) << spec.status();
     auto logical = controller::LogicalStage::Create();
@@ -438,6 +440,230 @@ TEST(Translator, RealPhysicalStageRecordsTranslateCompletely) {
   }
 }
 #endif
+
+// ---------------------------------------------------------------- IPv6 neighbour discovery
+// examples/specs/ipv6-routed.yaml (2002:c612::/31: the 6to4 image of the lab's 198.18.0.0/15):
+// ls1 2002:c612:1::/64 (vm1 h1, vm2 h1), ls2 2002:c612:2::/64 (vm3 h2, vm4 h1 with a vNIC
+// policy), router r1 at ::1 on both.
+
+std::array<uint8_t, 16> V6(const std::string& s) {
+  std::array<uint8_t, 16> b{};
+  auto ip = Ip::Parse(s);
+  EXPECT_TRUE(ip.has_value()) << s;
+  if (ip) ip->ToBytes(b.data());
+  return b;
+}
+
+// A neighbour solicitation as Linux sends it for address resolution: to the target's
+// solicited-node group, with the sender's MAC in the source link-layer address option.
+SimPacket Solicit(uint32_t in_port, uint64_t src_mac, const std::string& src, const std::string& target) {
+  SimPacket p;
+  auto t = V6(target);
+  std::array<uint8_t, 16> group = V6("ff02::1:ff00:0");
+  group[13] = t[13];
+  group[14] = t[14];
+  group[15] = t[15];
+  p.Set(Field::kInPort, in_port).Set(Field::kEthSrc, src_mac);
+  p.Set(Field::kEthDst, 0x3333ff000000ull | uint64_t{t[13]} << 16 | uint64_t{t[14]} << 8 | t[15]);
+  p.Set(Field::kEthType, 0x86dd).Set(Field::kIpProto, 58);
+  p.fields[Field::kIpv6Src] = V6(src);
+  p.fields[Field::kIpv6Dst] = group;
+  p.Set(Field::kIcmpv6Type, 135).Set(Field::kIcmpv6Code, 0);
+  p.fields[Field::kNdTarget] = t;
+  p.Set(Field::kNdSll, src_mac);
+  return p;
+}
+
+class Ipv6Routed : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sr_ = testing::RecordsForSpec(Spec("ipv6-routed"));
+    ASSERT_TRUE(sr_.hosts.count("h1"));
+    auto spec = controller::ParseNbSpecFile(Spec("ipv6-routed"));
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    spec_ = *spec;
+    facts_.host = "h1";
+    facts_.firewall_port = kFw;
+    facts_.tunnel_port = kTun;
+    facts_.vms = {{"A/vm1", 5}, {"A/vm2", 6}, {"A/vm4", 7}};
+    t_ = TranslateRecords(sr_.hosts["h1"], facts_);
+  }
+  uint64_t RouterMac(const std::string& sw) const {
+    for (const auto& p : spec_.routers.at(0).ports) if (p.sw == sw) return p.mac;
+    ADD_FAILURE() << "no router port on " << sw;
+    return 0;
+  }
+  // Every known address of the spec -> (MAC, is a router port).
+  std::map<std::string, std::pair<uint64_t, bool>> Known() const {
+    std::map<std::string, std::pair<uint64_t, bool>> k;
+    for (const auto& p : spec_.ports) for (const auto& ip : p.ips) k[ip.ToString()] = {p.mac, false};
+    for (const auto& p : spec_.routers.at(0).ports) k[p.ip.ToString()] = {p.mac, true};
+    return k;
+  }
+  // Checks that `outs` is exactly the advertisement for `ns` (the reference: RFC 4861 section
+  // 7.2.4 with the S and O flags, R for a router) from `mac`.
+  void ExpectAdvert(const std::vector<SimOutput>& outs, const SimPacket& ns, uint64_t mac, bool router, const FlowSim& sim) {
+    ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+    const SimPacket& na = outs[0].packet;
+    EXPECT_EQ(outs[0].port, ns.Get(Field::kInPort));  // back where it came from
+    EXPECT_FALSE(na.vlan);
+    EXPECT_EQ(na.Get(Field::kEthDst), ns.Get(Field::kEthSrc));
+    EXPECT_EQ(na.Get(Field::kEthSrc), mac);
+    EXPECT_EQ(na.fields.at(Field::kIpv6Dst), ns.fields.at(Field::kIpv6Src));
+    EXPECT_EQ(na.fields.at(Field::kIpv6Src), ns.fields.at(Field::kNdTarget));
+    EXPECT_EQ(na.fields.at(Field::kNdTarget), ns.fields.at(Field::kNdTarget));
+    EXPECT_EQ(na.Get(Field::kIcmpv6Type), 136u);
+    EXPECT_EQ(na.Get(Field::kIcmpv6Code), 0u);
+    EXPECT_EQ(na.Get(Field::kNdReserved), router ? 0xe0000000u : 0x60000000u);
+    EXPECT_EQ(na.Get(Field::kNdOptionsType), 2u);
+    EXPECT_EQ(na.Get(Field::kNdTll), mac);
+  }
+
+  testing::SpecRecords sr_;
+  controller::NbSpec spec_;
+  LocalFacts facts_;
+  Translation t_;
+};
+
+TEST_F(Ipv6Routed, EveryFormTranslatesAndNdFlowsCarryOvsPrerequisites) {
+  EXPECT_EQ(t_.stats.Skipped(), 0u);
+  for (const auto& [reason, n] : t_.stats.skipped) ADD_FAILURE() << reason << " x" << n << ": " << t_.stats.unknown_examples[reason];
+  int answers = 0, na_table = 0;
+  for (const auto& f : t_.flows) {
+    EXPECT_TRUE(ofp::CheckPrerequisites(f.match).ok()) << f.ToString();
+    const auto* type = f.match.Find(Field::kIcmpv6Type);
+    bool nd_match = f.match.Find(Field::kNdTarget) || f.match.Find(Field::kNdSll);
+    if (nd_match) {  // OVS: nd_* need an ND message (ICMPv6 135/136, code 0); nd_sll a solicitation
+      ASSERT_NE(type, nullptr) << f.ToString();
+      EXPECT_EQ(type->ValueAsUint(), 135u) << f.ToString();
+      ASSERT_NE(f.match.Find(Field::kIcmpv6Code), nullptr) << f.ToString();
+      EXPECT_EQ(f.match.Find(Field::kIcmpv6Code)->ValueAsUint(), 0u);
+      EXPECT_EQ(f.match.Find(Field::kIpProto)->ValueAsUint(), 58u);
+    }
+    for (const auto& a : f.instructions.apply) {
+      bool sets_tll = (a.type == ofp::Action::Type::kSetField && a.field.field == Field::kNdTll) ||
+                      (a.type == ofp::Action::Type::kRegMove && a.move.dst == Field::kNdTll);
+      bool sets_nd = a.type == ofp::Action::Type::kSetField &&
+                     (a.field.field == Field::kNdReserved || a.field.field == Field::kNdOptionsType);
+      if (sets_tll) {  // OVS: nd_tll only in a flow that matches an advertisement
+        ASSERT_NE(type, nullptr) << f.ToString();
+        EXPECT_EQ(type->ValueAsUint(), 136u) << f.ToString();
+        EXPECT_EQ(f.table, kTableNdNa);
+        ++na_table;
+      }
+      if (sets_nd) EXPECT_TRUE(nd_match) << f.ToString();
+    }
+    if (f.table == kTableLsInArp && f.match.Find(Field::kNdTarget)) ++answers;
+  }
+  EXPECT_EQ(answers, 3 + 3);  // ls1: vm1, vm2, r1; ls2: vm3, vm4, r1 (both switches run on h1)
+  EXPECT_EQ(na_table, 1);
+}
+
+TEST_F(Ipv6Routed, EveryKnownAddressIsAnsweredFromEveryLocalPort) {
+  FlowSim sim(t_.flows);
+  struct From { uint32_t ofport; uint64_t mac; const char* ip; const char* cidr; };
+  const From kFrom[] = {{5, 0x020000000101ull, "2002:c612:1::11", "2002:c612:1::/64"},
+                        {6, 0x020000000102ull, "2002:c612:1::12", "2002:c612:1::/64"},
+                        {7, 0x020000000204ull, "2002:c612:2::14", "2002:c612:2::/64"}};
+  int checked = 0;
+  for (const From& f : kFrom) {
+    for (const auto& [addr, mac_router] : Known()) {
+      bool same_switch = Prefix::Parse(f.cidr)->Contains(*Ip::Parse(addr));
+      SimPacket ns = Solicit(f.ofport, f.mac, f.ip, addr);
+      auto outs = sim.Run(ns);
+      if (!same_switch) {
+        // An address of the other switch is not on this link: no answer (and the multicast
+        // solicitation is not forwarded anywhere either).
+        EXPECT_TRUE(outs.empty()) << f.ip << " -> " << addr << Describe(outs) << Trace(sim);
+        continue;
+      }
+      SCOPED_TRACE(std::string(f.ip) + " asks for " + addr);
+      ExpectAdvert(outs, ns, mac_router.first, mac_router.second, sim);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 3 + 3 + 3);  // vm1 and vm2: vm1, vm2, r1; vm4: vm3, vm4, r1
+  EXPECT_EQ(RouterMac("ls1"), Known().at("2002:c612:1::1").first);
+}
+
+TEST_F(Ipv6Routed, UnknownTargetsAndDadProbesAreNotAnswered) {
+  FlowSim sim(t_.flows);
+  auto known = Known();
+  std::mt19937_64 rng(7);
+  int tried = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto b = V6("2002:c612:1::");
+    for (int j = 8; j < 16; ++j) b[j] = static_cast<uint8_t>(rng() & (j < 14 ? 0x00 : 0xff));
+    std::string target = Ip::V6(b.data()).ToString();
+    if (known.count(target)) continue;
+    ++tried;
+    auto outs = sim.Run(Solicit(5, 0x020000000101ull, "2002:c612:1::11", target));
+    EXPECT_TRUE(outs.empty()) << target << Describe(outs) << Trace(sim);
+  }
+  EXPECT_GT(tried, 200);
+  // Duplicate address detection: from ::, no source link-layer address option. Answering it
+  // would make the VM give up its own address.
+  SimPacket dad = Solicit(5, 0x020000000101ull, "::", "2002:c612:1::11");
+  dad.Set(Field::kNdSll, 0);
+  EXPECT_TRUE(sim.Run(dad).empty()) << Trace(sim);
+  // Another ICMPv6 message (an echo request to vm2) is forwarded, not mistaken for a solicitation.
+  SimPacket echo = Solicit(5, 0x020000000101ull, "2002:c612:1::11", "2002:c612:1::12");
+  echo.Set(Field::kIcmpv6Type, 128).Set(Field::kEthDst, 0x020000000102ull);
+  echo.fields[Field::kIpv6Dst] = V6("2002:c612:1::12");
+  auto outs = sim.Run(echo);
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, 6u);
+  EXPECT_EQ(outs[0].packet.Get(Field::kIcmpv6Type), 128u);
+}
+
+TEST_F(Ipv6Routed, VnicProtectedVmResolvesItsGatewayWithoutTheFirewall) {
+  FlowSim sim(t_.flows);
+  SimPacket ns = Solicit(7, 0x020000000204ull, "2002:c612:2::14", "2002:c612:2::1");
+  auto outs = sim.Run(ns);
+  ExpectAdvert(outs, ns, RouterMac("ls2"), /*router=*/true, sim);
+  // Its other IPv6 traffic is still steered into the policy (from-vm slice).
+  SimPacket ip = ns;
+  ip.Set(Field::kIcmpv6Type, 128).Set(Field::kEthDst, RouterMac("ls2"));
+  ip.fields[Field::kIpv6Dst] = V6("2002:c612:1::11");
+  outs = sim.Run(ip);
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, kFw);
+  EXPECT_TRUE(outs[0].packet.vlan);
+}
+
+TEST(TranslatorNd, BadNdFormsAreSkippedAndFailClosed) {
+  records::RecordSet rs;
+  rs.Insert({"Datapath", {"A", "ls1", "switch", "7"}});
+  rs.Insert({"PortKey", {"A", "ls1", "vm1", "1"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "50", "nd.target==2002:c612:1::5", "nd_na(02:00:00:00:00:05)"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "51", "nd.ns && nd.target==198.18.1.5", "nd_na(02:00:00:00:00:05)"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "52", "nd.ns", "nd_na(02:00:00:00:00:05)"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "53", "nd.ns && nd.target==2002:c612:1::5", "nd_na(02:00:00:00:00)"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "54", "nd.sll==02:00:00:00:00:01", "next"}});
+  rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "55", "arp.op==1 && nd.ns", "next"}});
+  Translation t = TranslateRecords(rs, LocalFacts{"h1", kFw, kTun, {}});
+  EXPECT_EQ(t.stats.skipped["nd.target without nd.ns before it"], 1u);
+  EXPECT_EQ(t.stats.skipped["bad nd.target (an IPv6 address)"], 1u);
+  EXPECT_EQ(t.stats.skipped["nd_na without nd.ns && nd.target in the match (flow installed as drop)"], 1u);
+  EXPECT_EQ(t.stats.skipped["bad MAC in nd_na (flow installed as drop)"], 1u);
+  EXPECT_EQ(t.stats.skipped["nd.sll without nd.ns before it"], 1u);
+  // ARP and ND contradict: no flow at all (the alternative matches nothing).
+  for (const auto& f : t.flows) {
+    EXPECT_NE(f.priority, 55) << f.ToString();
+    if (f.table == kTableLsInArp && (f.priority == 52 || f.priority == 53)) {
+      EXPECT_TRUE(f.instructions.apply.empty()) << f.ToString();
+      EXPECT_FALSE(f.instructions.goto_table.has_value()) << f.ToString();
+    }
+    EXPECT_NE(f.table, kTableNdNa) << "no nd_na translated, so no table 16: " << f.ToString();
+  }
+}
+
+TEST_F(SeedAttached, Ipv4OnlyNetworksGetNoNdFlows) {
+  for (const auto& f : t_.flows) {
+    EXPECT_NE(f.table, kTableNdNa) << f.ToString();
+    EXPECT_EQ(f.match.Find(Field::kNdTarget), nullptr) << f.ToString();
+  }
+}
 
 }  // namespace
 }  // namespace rampart::agent

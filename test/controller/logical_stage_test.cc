@@ -392,5 +392,95 @@ TEST(LogicalStage, IncrementalEqualsFromScratch) {
   EXPECT_TRUE(Text(*st, "FwGroupSpan").count("B|fi|web|198.18.1.11/32|h1"));
 }
 
+// ---------------------------------------------------------------- IPv6 neighbour discovery
+// Addresses in 2002:c612::/31, the 6to4 image of the lab's 198.18.0.0/15.
+
+// Tenant T: IPv6 switch ls6 (vm61, vm62), IPv4 switch ls1 (vm1), router r1 on both.
+std::string DualTopology(const std::string& t, const std::string& vm62_ips = "\"2002:c612:1::12\"") {
+  std::string s = "---\nkind: Tenant\nname: " + t + "\n";
+  s += "---\nkind: LogicalSwitch\ntenant: " + t + "\nname: ls6\ncidr: 2002:c612:1::/64\n";
+  s += "---\nkind: LogicalSwitch\ntenant: " + t + "\nname: ls1\ncidr: 198.18.1.0/24\n";
+  s += PortDoc(t, "ls6", "vm61", 0x61, "\"2002:c612:1::11\"", "h1");
+  s += PortDoc(t, "ls6", "vm62", 0x62, vm62_ips, "h2");
+  s += PortDoc(t, "ls1", "vm1", 1, "198.18.1.11", "h1");
+  s += "---\nkind: LogicalRouter\ntenant: " + t +
+       "\nname: r1\nports:\n  - {switch: ls6, ip: \"2002:c612:1::1\"}\n  - {switch: ls1, ip: 198.18.1.1}\n";
+  return s;
+}
+
+// The rows of `dp`'s stage `stage` (priority|match|actions).
+std::set<std::string> StageRows(const LogicalStage& st, const std::string& dp, const std::string& stage) {
+  std::set<std::string> out;
+  for (const auto& r : Scan(st, "LFlow")) {
+    if (r[1].ToString() == dp && r[2].ToString() == stage) {
+      out.insert(std::to_string(r[3].AsInt()) + "|" + r[4].ToString() + "|" + r[5].ToString());
+    }
+  }
+  return out;
+}
+
+TEST(LogicalStageNd, Ipv6SwitchAnswersSolicitationsForPortAndRouterAddresses) {
+  auto st = Stage();
+  auto spec = Parse(Hosts(2) + DualTopology("A"));
+  ASSERT_TRUE(st->SetSpec(spec).ok());
+  std::string rmac;
+  for (const auto& p : spec.routers.at(0).ports) {
+    if (p.sw == "ls6") {
+      char m[32];
+      std::snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", unsigned(p.mac >> 40 & 0xff), unsigned(p.mac >> 32 & 0xff),
+                    unsigned(p.mac >> 24 & 0xff), unsigned(p.mac >> 16 & 0xff), unsigned(p.mac >> 8 & 0xff), unsigned(p.mac & 0xff));
+      rmac = m;
+    }
+  }
+  ASSERT_FALSE(rmac.empty());
+  EXPECT_EQ(StageRows(*st, "ls6", "ls_in_arp"),
+            (std::set<std::string>{
+                "0|1|next",
+                "60|nd.ns && nd.sll==00:00:00:00:00:00|next",
+                "50|nd.ns && nd.target==2002:c612:1::11|nd_na(02:00:00:00:00:61)",
+                "50|nd.ns && nd.target==2002:c612:1::12|nd_na(02:00:00:00:00:62)",
+                "50|nd.ns && nd.target==2002:c612:1::1|nd_na_router(" + rmac + ")",
+            }));
+  // Solicitations skip vNIC steering on an IPv6 switch (no policy here: only the default too).
+  EXPECT_EQ(StageRows(*st, "ls6", "ls_in_vnic"), (std::set<std::string>{"0|1|next", "105|nd.ns|next"}));
+  // The IPv4 switch is unchanged: ARP only, no ND rows, and no ARP row for an IPv6 address.
+  auto v4 = StageRows(*st, "ls1", "ls_in_arp");
+  EXPECT_EQ(v4.size(), 3u);
+  for (const auto& r : v4) EXPECT_EQ(r.find("nd"), std::string::npos) << r;
+  EXPECT_EQ(StageRows(*st, "ls1", "ls_in_vnic"), (std::set<std::string>{"0|1|next"}));
+  for (const auto& r : Scan(*st, "LFlow")) {
+    EXPECT_EQ(r[4].ToString().find("arp.tpa==2002:"), std::string::npos) << r[4].ToString();
+  }
+  // Every host of the IPv6 switch gets the answers (the physical stage's fan-out).
+  auto pf = Text(*st, "PFlow");
+  EXPECT_TRUE(pf.count("A|h1|ls6|ls_in_arp|50|nd.ns && nd.target==2002:c612:1::12|nd_na(02:00:00:00:00:62)"));
+  EXPECT_TRUE(pf.count("A|h2|ls6|ls_in_arp|50|nd.ns && nd.target==2002:c612:1::11|nd_na(02:00:00:00:00:61)"));
+}
+
+TEST(LogicalStageNd, AddingAnAddressAddsExactlyItsAnswer) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + DualTopology("A"))).ok());
+  auto d = st->SetSpec(Parse(Hosts(2) + DualTopology("A", "\"2002:c612:1::12\", \"2002:c612:1::99\"")));
+  ASSERT_TRUE(d.ok());
+  std::vector<std::string> lflow_changes;
+  auto it = d->tables.find("LFlow");
+  ASSERT_NE(it, d->tables.end());
+  for (const auto& [sign, rows] : {std::pair{"1 ", &it->second.inserted}, std::pair{"-1 ", &it->second.deleted}}) {
+    for (const auto& row : *rows) {
+      std::string s = sign;
+      for (size_t i = 0; i < row.size(); ++i) s += (i ? "|" : "") + row[i].ToString();
+      lflow_changes.push_back(s);
+    }
+  }
+  // The new address's answer; nothing else in the logical flows changes (its routing resolve
+  // row is the only other new flow).
+  std::set<std::string> got(lflow_changes.begin(), lflow_changes.end());
+  EXPECT_TRUE(got.count("1 A|ls6|ls_in_arp|50|nd.ns && nd.target==2002:c612:1::99|nd_na(02:00:00:00:00:62)"))
+      << ::testing::PrintToString(lflow_changes);
+  EXPECT_TRUE(got.count("1 A|r1|lr_in_arp_resolve|100|outport==ls6 && nexthop==2002:c612:1::99|eth.dst=02:00:00:00:00:62; next"))
+      << ::testing::PrintToString(lflow_changes);
+  EXPECT_EQ(lflow_changes.size(), 2u) << ::testing::PrintToString(lflow_changes);
+}
+
 }  // namespace
 }  // namespace rampart::controller

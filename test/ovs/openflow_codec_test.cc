@@ -2,7 +2,10 @@
 // malformed input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+
+#include "absl/strings/str_format.h"
 
 #include "ovs/ofp_codec.h"
 #include "ovs/ofp_flow.h"
@@ -386,6 +389,174 @@ TEST(OfpCodec, MalformedStructuresAreRejectedWithAReason) {
   EXPECT_FALSE(Decode(FromHex("0402000400000001")).ok());
   EXPECT_EQ(Decode(FromHex("040a000800000001")).status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_FALSE(Decode(FromHex("0314000800000001")).ok());  // OpenFlow 1.2 barrier
+}
+
+// ---------------------------------------------------------------- IPv6 neighbour discovery
+
+std::vector<testing::FixtureMessage> NdSession() {
+  auto msgs = LoadFixture("ovs31_nd_session.hex");
+  EXPECT_EQ(msgs.size(), 5u);
+  return msgs;
+}
+
+// The fixture's three flows (test/ovs/testdata/openflow/ovs31_nd_session.hex), built with the API.
+Flow NdFlow1() {
+  Flow f;
+  f.cookie = 0x5200000000000002;
+  f.table = 12;
+  f.priority = 50;
+  f.match.Uint(Field::kMetadata, 1).EthType(0x86dd).IpProto(58).Uint(Field::kIcmpv6Type, 135).Uint(
+      Field::kIcmpv6Code, 0);
+  f.match.NdTarget(*Ip::Parse("2002:c612:1::5"));
+  uint8_t target[16];
+  Ip::Parse("2002:c612:1::5")->ToBytes(target);
+  f.instructions.apply = {Action::Move(RegMove{Field::kEthSrc, Field::kEthDst, 48, 0, 0}),
+                          Action::SetField(Field::kEthSrc, 0x020000000005ull),
+                          Action::Move(RegMove{Field::kIpv6Src, Field::kIpv6Dst, 128, 0, 0}),
+                          Action::SetFieldBytes(Field::kIpv6Src, target, 16),
+                          Action::SetField(Field::kIcmpv6Type, 136),
+                          Action::SetField(Field::kNdReserved, 0x60000000),
+                          Action::SetField(Field::kNdOptionsType, 2),
+                          Action::Resubmit(kPortInPort, 16)};
+  return f;
+}
+Flow NdFlow2() {
+  Flow f;
+  f.cookie = 0x5200000000000002;
+  f.table = 16;
+  f.priority = 100;
+  f.match.EthType(0x86dd).IpProto(58).Uint(Field::kIcmpv6Type, 136).Uint(Field::kIcmpv6Code, 0);
+  f.instructions.apply = {Action::Move(RegMove{Field::kEthSrc, Field::kNdTll, 48, 0, 0}),
+                          Action::Output(kPortInPort)};
+  return f;
+}
+Flow NdFlow3() {
+  Flow f;
+  f.cookie = 0x5200000000000002;
+  f.table = 12;
+  f.priority = 55;
+  Mac zero{};
+  f.match.EthType(0x86dd).IpProto(58).Uint(Field::kIcmpv6Type, 135).Uint(Field::kIcmpv6Code, 0);
+  EXPECT_TRUE(f.match.Set(Field::kNdSll, zero.data(), 6).ok());
+  f.instructions.goto_table = 13;
+  return f;
+}
+
+TEST(OfpCodecNd, FieldTableHasOvsNumbers) {
+  // OpenFlow 1.3 OXM_OF_IPV6_ND_TARGET/SLL/TLL = class 0x8000 fields 31..33; OVS's
+  // ERICOXM_OF_ICMPV6_ND_RESERVED / _OPTIONS_TYPE = class 0x1000 fields 1 and 2.
+  EXPECT_EQ(FieldFromOxm(0x8000, 31), Field::kNdTarget);
+  EXPECT_EQ(FieldFromOxm(0x8000, 32), Field::kNdSll);
+  EXPECT_EQ(FieldFromOxm(0x8000, 33), Field::kNdTll);
+  EXPECT_EQ(FieldFromOxm(0x1000, 1), Field::kNdReserved);
+  EXPECT_EQ(FieldFromOxm(0x1000, 2), Field::kNdOptionsType);
+  EXPECT_EQ(GetFieldInfo(Field::kNdReserved).length, 4);
+  EXPECT_EQ(GetFieldInfo(Field::kNdOptionsType).length, 1);
+  // NXM names OVS writes in reg moves.
+  EXPECT_EQ(FieldFromNxm(0x0001, 23), Field::kNdTarget);
+  EXPECT_EQ(FieldFromNxm(0x0001, 24), Field::kNdSll);
+  EXPECT_EQ(FieldFromNxm(0x0001, 25), Field::kNdTll);
+}
+
+TEST(OfpCodecNd, RecordedFlowModsDecodeToTheFlowsOfctlWasGiven) {
+  std::vector<Flow> mods;
+  for (const auto& m : NdSession()) {
+    if (m.direction != "c2s" || m.bytes[1] != static_cast<uint8_t>(MsgType::kFlowMod)) continue;
+    auto r = Decode(m.bytes);
+    ASSERT_TRUE(r.ok()) << "line " << m.line << ": " << r.status();
+    mods.push_back(std::get<FlowMod>(r->body).flow);
+  }
+  ASSERT_EQ(mods.size(), 3u);
+  EXPECT_EQ(mods[0], NdFlow1()) << mods[0].ToString() << "\n" << NdFlow1().ToString();
+  EXPECT_EQ(mods[1], NdFlow2()) << mods[1].ToString() << "\n" << NdFlow2().ToString();
+  EXPECT_EQ(mods[2], NdFlow3()) << mods[2].ToString() << "\n" << NdFlow3().ToString();
+}
+
+TEST(OfpCodecNd, RecordedFlowStatsReplyDecodesToTheInstalledFlows) {
+  auto msgs = NdSession();
+  ASSERT_FALSE(msgs.empty());
+  const auto& last = msgs.back();
+  ASSERT_EQ(last.direction, "s2c");
+  auto r = Decode(last.bytes);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto& reply = std::get<FlowStatsReply>(r->body);
+  ASSERT_EQ(reply.flows.size(), 3u);  // OVS's order: table 12 prio 55, table 12 prio 50, table 16
+  EXPECT_EQ(reply.flows[0].flow, NdFlow3()) << reply.flows[0].flow.ToString();
+  EXPECT_EQ(reply.flows[1].flow, NdFlow1()) << reply.flows[1].flow.ToString();
+  EXPECT_EQ(reply.flows[2].flow, NdFlow2()) << reply.flows[2].flow.ToString();
+}
+
+TEST(OfpCodecNd, EncodesLikeOvsOfctl) {
+  auto msgs = NdSession();
+  ASSERT_EQ(msgs.size(), 5u);
+  // Without reg moves (ovs-ofctl writes NXM headers in moves, Rampart OXM ones: OVS takes both)
+  // the whole flow mod is byte for byte what ovs-ofctl sent.
+  auto recorded3 = Decode(msgs[2].bytes);
+  ASSERT_TRUE(recorded3.ok());
+  FlowMod fm3;
+  fm3.flow = NdFlow3();
+  EXPECT_EQ(Encode(Message{kVersion13, recorded3->xid, fm3}), msgs[2].bytes);
+  // The match and the ND set-fields of flow 1 are the recorded bytes.
+  FlowMod fm1;
+  fm1.flow = NdFlow1();
+  auto hex = [](const std::vector<uint8_t>& b) {
+    std::string s;
+    for (uint8_t x : b) s += absl::StrFormat("%02x", x);
+    return s;
+  };
+  std::string mine = hex(Encode(Message{kVersion13, 6, fm1}));
+  std::string theirs = hex(msgs[0].bytes);
+  for (const char* piece : {
+           // match: eth_type, ip_proto, icmpv6_type, icmpv6_code, nd_target; metadata (OVS
+           // writes it last, Rampart in field order)
+           "80000a0286dd800014013a80003a018780003c010080003e102002c612000100000000000000000005",
+           "800004080000000000000001",
+           "0019001010000204600000000000000000190010100004010200000000000000",  // nd_reserved, nd_options_type
+           "00190018800034102002c6120001",                                     // ipv6_src <- target (start)
+       }) {
+    EXPECT_NE(theirs.find(piece), std::string::npos) << piece;
+    EXPECT_NE(mine.find(piece), std::string::npos) << piece << "\n" << mine;
+  }
+}
+
+TEST(OfpCodecNd, StringFormIsOvsOfctlSyntax) {
+  EXPECT_EQ(NdFlow1().ToString(),
+            "cookie=0x5200000000000002,table=12,priority=50,metadata=0x1,dl_type=0x86dd,nw_proto=58,"
+            "icmpv6_type=135,icmpv6_code=0,nd_target=2002:c612:1::5 "
+            "actions=move:dl_src[0..47]->dl_dst[0..47],set_field:02:00:00:00:00:05->dl_src,"
+            "move:ipv6_src[0..127]->ipv6_dst[0..127],set_field:2002:c612:1::5->ipv6_src,"
+            "set_field:136->icmpv6_type,set_field:0x60000000->nd_reserved,"
+            "set_field:2->nd_options_type,resubmit(,16)");
+  EXPECT_EQ(NdFlow2().ToString(),
+            "cookie=0x5200000000000002,table=16,priority=100,dl_type=0x86dd,nw_proto=58,"
+            "icmpv6_type=136,icmpv6_code=0 actions=move:dl_src[0..47]->nd_tll[0..47],IN_PORT");
+  EXPECT_EQ(NdFlow3().ToString(),
+            "cookie=0x5200000000000002,table=12,priority=55,dl_type=0x86dd,nw_proto=58,"
+            "icmpv6_type=135,icmpv6_code=0,nd_sll=00:00:00:00:00:00 actions=goto_table:13");
+}
+
+TEST(OfpCodecNd, FlowsRoundTripAndBadLengthsAreRejected) {
+  for (const Flow& f : {NdFlow1(), NdFlow2(), NdFlow3()}) {
+    FlowMod fm;
+    fm.flow = f;
+    Message m{kVersion13, 3, fm};
+    auto back = Decode(Encode(m));
+    ASSERT_TRUE(back.ok()) << f.ToString() << ": " << back.status();
+    EXPECT_EQ(*back, m);
+  }
+  // nd_reserved with a 2-byte value (OXM header 0x10000202) in flow 3's match position.
+  auto msgs = NdSession();
+  ASSERT_EQ(msgs.size(), 5u);
+  std::vector<uint8_t> bad = msgs[2].bytes;
+  // Replace the nd_sll TLV (80004006 + 6 zero bytes) by nd_reserved with a wrong length.
+  const std::vector<uint8_t> sll = {0x80, 0x00, 0x40, 0x06};
+  auto it = std::search(bad.begin(), bad.end(), sll.begin(), sll.end());
+  ASSERT_NE(it, bad.end());
+  it[0] = 0x10; it[1] = 0x00; it[2] = 0x02; it[3] = 0x06;  // class 0x1000 field 1, length 6
+  auto r = Decode(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nd_reserved"), std::string_view::npos) << r.status();
+  EXPECT_FALSE(Match().SetUint(Field::kNdReserved, 1, 0xff).ok());  // not maskable
 }
 
 }  // namespace
