@@ -32,6 +32,9 @@
 //                  three steps timed apart: SpecToRows, DiffRows, Engine::Apply. With --no-upcp
 //                  the rules deriving PFlow (the host-specific delivery flows, which in OVN each
 //                  chassis' ovn-controller computes, not northd) are left out.
+//   --memory       after the full compute, the engine's bytes per table (rows, arity, indexes; values,
+//                  counts, hashes, row set, index heads and links, aggregate state), the string
+//                  pool, the stage's input-row copy, and their sum against the RSS growth.
 #include <malloc.h>
 
 #include <algorithm>
@@ -89,6 +92,7 @@ struct Args {
   bool json = false;
   bool skip_incremental = false, skip_whole_spec = false;
   bool direct = false, no_upcp = false;
+  bool memory = false;  // --memory: per-table breakdown of the engine's bytes after the full compute
   std::string ovn_out, yaml_out;
 };
 
@@ -98,7 +102,7 @@ int Usage(const char* msg) {
                "usage: rampart-bench logical [--hosts N] [--ports N] [--tenants N] [--rules N] [--seed N]\n"
                "         [--reps N] [--no-incremental] [--no-whole-spec] [--json] [--ovn-out FILE.json]\n"
                "         [--yaml-out FILE.yaml]\n"
-               "         [--direct [--no-upcp]]\n"
+               "         [--direct [--no-upcp]] [--memory]\n"
                "defaults: --hosts 1000 --ports 10000 --tenants 100 --rules 50000 --seed 1 --reps 7\n");
   return 2;
 }
@@ -160,6 +164,78 @@ std::string ProgramWithoutUpcp() {
   return out;
 }
 
+// Bytes of a copy of the input rows as the logical stage keeps them (vector<InputRow>): the
+// element, each row's heap block (malloc: 8-byte header, 16-byte granules, 32 minimum) and a
+// table name beyond the SSO buffer.
+size_t MallocBlock(size_t n) { return n == 0 ? 0 : std::max<size_t>(32, (n + 8 + 15) / 16 * 16); }
+
+size_t InputRowsBytes(const std::vector<controller::InputRow>& rows) {
+  size_t b = rows.capacity() * sizeof(controller::InputRow);
+  for (const auto& r : rows) {
+    b += MallocBlock(r.row.capacity() * sizeof(nlog::Value));
+    if (r.table.capacity() > 15) b += MallocBlock(r.table.capacity() + 1);
+  }
+  return b;
+}
+
+// --memory: where the logical stage's bytes are. Per table: rows, arity, indexes and bytes by
+// part (Engine::MemoryByTable), then the string pool, the input-row copy and the RSS growth
+// against their sum (the rest: malloc overhead and fragmentation, program, plans).
+nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_bytes, size_t rss_growth, size_t nrules,
+                               bool print) {
+  std::vector<nlog::TableMemory> tables = engine.MemoryByTable();
+  std::sort(tables.begin(), tables.end(), [](const auto& x, const auto& y) { return x.total > y.total; });
+  nlohmann::json out = nlohmann::json::array();
+  nlog::TableMemory sum;
+  auto kind = [](nlog::TableKind k) {
+    return k == nlog::TableKind::kInput ? "input" : k == nlog::TableKind::kOutput ? "output" : "internal";
+  };
+  if (print) {
+    std::printf("  memory by table (bytes; values/counts/hashes/set/index heads/index links/aggregate)\n");
+    std::printf("    %-22s %-8s %9s %5s %3s %11s %7s  %s\n", "table", "kind", "rows", "arity", "ix", "bytes", "B/row",
+                "values counts hashes set heads links agg");
+  }
+  for (const auto& t : tables) {
+    out.push_back({{"table", t.name}, {"kind", kind(t.kind)}, {"rows", t.rows}, {"arity", t.arity},
+                   {"indexes", t.indexes}, {"values", t.values}, {"counts", t.counts}, {"hashes", t.hashes},
+                   {"free_list", t.free_list}, {"row_set", t.row_set}, {"index_heads", t.index_heads},
+                   {"index_links", t.index_links}, {"aggregate", t.aggregate}, {"total", t.total}});
+    sum.rows += t.rows;
+    sum.values += t.values;
+    sum.counts += t.counts;
+    sum.hashes += t.hashes;
+    sum.free_list += t.free_list;
+    sum.row_set += t.row_set;
+    sum.index_heads += t.index_heads;
+    sum.index_links += t.index_links;
+    sum.aggregate += t.aggregate;
+    sum.total += t.total;
+    if (print && t.total >= 64 * 1024)
+      std::printf("    %-22s %-8s %9zu %5d %3d %11zu %7.0f  %zu %zu %zu %zu %zu %zu %zu\n", t.name.c_str(), kind(t.kind),
+                  t.rows, t.arity, t.indexes, t.total, t.rows ? static_cast<double>(t.total) / t.rows : 0.0, t.values,
+                  t.counts, t.hashes, t.row_set, t.index_heads, t.index_links, t.aggregate);
+  }
+  const nlog::StringPoolStats pool = nlog::GetStringPoolStats();
+  const size_t accounted = engine.MemoryBytes() + pool.bytes + input_copy_bytes;
+  if (print) {
+    std::printf("    %-22s %-8s %9zu %5s %3s %11zu %7.0f  %zu %zu %zu %zu %zu %zu %zu\n", "(all tables)", "", sum.rows, "",
+                "", sum.total, sum.rows ? static_cast<double>(sum.total) / sum.rows : 0.0, sum.values, sum.counts,
+                sum.hashes, sum.row_set, sum.index_heads, sum.index_links, sum.aggregate);
+    std::printf("    engine MemoryBytes %.1f MiB; string pool %zu strings %.1f MiB (whole process); input-row copy %.1f MiB;\n"
+                "    sum %.1f MiB vs RSS growth %.1f MiB (%.0f B/rule accounted, %.0f B/rule RSS)\n",
+                engine.MemoryBytes() / 1048576.0, pool.strings, pool.bytes / 1048576.0, input_copy_bytes / 1048576.0,
+                accounted / 1048576.0, rss_growth / 1048576.0, nrules ? static_cast<double>(accounted) / nrules : 0.0,
+                nrules ? static_cast<double>(rss_growth) / nrules : 0.0);
+  }
+  return {{"tables", out},
+          {"engine_bytes", engine.MemoryBytes()},
+          {"string_pool_strings", pool.strings},
+          {"string_pool_bytes", pool.bytes},
+          {"input_copy_bytes", input_copy_bytes},
+          {"accounted_bytes", accounted},
+          {"rss_growth_bytes", rss_growth}};
+}
+
 int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
   auto prog = a.no_upcp ? nlog::Program::Compile(ProgramWithoutUpcp(), "logical-no-upcp.nlog")
                         : controller::CompileLogicalProgram();
@@ -195,6 +271,8 @@ int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
                  {"cpu_s", cpu}, {"output_rows", out_rows}, {"rss_growth_bytes", rss1 - std::min(rss0, rss1)},
                  {"bytes_per_rule", nrules ? static_cast<double>(rss1 - std::min(rss0, rss1)) / nrules : 0.0},
                  {"engine_memory_bytes", engine->MemoryBytes()}};
+  if (a.memory)
+    out["memory"] = MemoryBreakdown(*engine, InputRowsBytes(rows), rss1 - std::min(rss0, rss1), nrules, !a.json);
   if (!a.skip_incremental) {
     const std::pair<const char*, NbSpec (*)(const NbSpec&, int)> kinds[] = {
         {"add_rule", &AddOneRule}, {"move_port", &MoveOnePort}, {"add_port", &AddOnePort}};
@@ -347,6 +425,7 @@ int Run(int argc, char** argv) {
     else if (k == "--no-whole-spec") a.skip_whole_spec = true;
     else if (k == "--direct") a.direct = true;
     else if (k == "--no-upcp") a.no_upcp = true;
+    else if (k == "--memory") a.memory = true;
     else if (k == "--hosts") { if (!num(2, n)) return Usage("--hosts needs a number >= 2"); a.gen.hosts = static_cast<int>(n); }
     else if (k == "--ports") { if (!num(1, n)) return Usage("--ports needs a number >= 1"); a.gen.ports = static_cast<int>(n); }
     else if (k == "--tenants") { if (!num(1, n)) return Usage("--tenants needs a number >= 1"); a.gen.tenants = static_cast<int>(n); }
@@ -425,6 +504,7 @@ int Run(int argc, char** argv) {
     for (const nlog::TableDecl& t : stage->engine().program().tables())
       if (t.kind != nlog::TableKind::kInput) tables[t.name] = stage->engine().TableSize(t.name);
     out["output_tables"] = tables;
+    if (a.memory) out["memory"] = MemoryBreakdown(stage->engine(), InputRowsBytes(stage->rows()), growth, nrules, !a.json);
 
     // Whole-spec SetSpec per change (re-derives and diffs every input row of the spec): NOT the
     // controller's path, kept for comparison with earlier runs.

@@ -656,14 +656,47 @@ size_t Engine::TableSize(std::string_view table) const {
   return t < 0 ? 0 : impl_->tables[t].store->size();
 }
 
+namespace {
+
+size_t AggMemory(const AggState& a) {
+  size_t b = a.groups.capacity() * (sizeof(Row) + 64);
+  for (const auto& [g, m] : a.groups) b += g.capacity() * sizeof(Value) + m.size() * (sizeof(Value) + 48);
+  return b;
+}
+
+}  // namespace
+
 size_t Engine::MemoryBytes() const {
   size_t b = sizeof(*this) + sizeof(Impl);
   for (const auto& ts : impl_->tables) b += ts.store->MemoryBytes();
-  for (const auto& a : impl_->aggs) {
-    b += a.groups.capacity() * (sizeof(Row) + 64);
-    for (const auto& [g, m] : a.groups) b += g.capacity() * sizeof(Value) + m.size() * (sizeof(Value) + 48);
-  }
+  for (const auto& a : impl_->aggs) b += AggMemory(a);
   return b;
+}
+
+std::vector<TableMemory> Engine::MemoryByTable() const {
+  std::vector<TableMemory> out;
+  for (size_t t = 0; t < program_.tables().size(); ++t) {
+    const TableDecl& d = program_.tables()[t];
+    const Relation& rel = *impl_->tables[t].store;
+    const Relation::Memory m = rel.MemoryUsage();
+    TableMemory tm;
+    tm.name = d.name;
+    tm.kind = d.kind;
+    tm.rows = rel.size();
+    tm.arity = rel.arity();
+    tm.indexes = rel.num_indexes();
+    tm.values = m.values;
+    tm.counts = m.counts;
+    tm.hashes = m.hashes;
+    tm.free_list = m.free_list;
+    tm.row_set = m.row_set;
+    tm.index_heads = m.index_heads;
+    tm.index_links = m.index_links;
+    for (int ri : impl_->tables[t].agg_rules) tm.aggregate += AggMemory(impl_->aggs[ri]);
+    tm.total = sizeof(Relation) + m.Total() + tm.aggregate;
+    out.push_back(std::move(tm));
+  }
+  return out;
 }
 
 }  // namespace rampart::nlog

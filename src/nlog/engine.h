@@ -60,6 +60,24 @@ struct Delta {
   bool empty() const { return tables.empty(); }
 };
 
+// Memory held by one table of an Engine, by part (capacity-based estimate, bytes).
+struct TableMemory {
+  std::string name;
+  TableKind kind = TableKind::kInput;
+  size_t rows = 0;
+  int arity = 0;
+  int indexes = 0;
+  size_t values = 0;       // row values
+  size_t counts = 0;       // support counts
+  size_t hashes = 0;       // stored row hashes
+  size_t free_list = 0;    // freed row slots
+  size_t row_set = 0;      // the row hash set
+  size_t index_heads = 0;  // index maps (key hash -> first row)
+  size_t index_links = 0;  // index chains (per row)
+  size_t aggregate = 0;    // aggregate rules' group state deriving this table
+  size_t total = 0;
+};
+
 class Engine {
  public:
   explicit Engine(Program program);
@@ -78,6 +96,8 @@ class Engine {
   size_t TableSize(std::string_view table) const;
   // Bytes held by tables, indexes and aggregate state (capacity-based estimate).
   size_t MemoryBytes() const;
+  // MemoryBytes by table, in declaration order.
+  std::vector<TableMemory> MemoryByTable() const;
 
   const Program& program() const { return program_; }
 

@@ -111,14 +111,21 @@ std::vector<Row> Relation::Rows() const {
   return out;
 }
 
-size_t Relation::MemoryBytes() const {
-  size_t b = sizeof(*this) + values_.capacity() * sizeof(Value) + counts_.capacity() * sizeof(int64_t) + hashes_.capacity() * sizeof(uint64_t) +
-             free_.capacity() * sizeof(uint32_t) + rows_.capacity() * (sizeof(uint32_t) + 1);
+Relation::Memory Relation::MemoryUsage() const {
+  // A flat_hash_set/map slot array has one control byte per slot (plus a group's worth).
+  Memory m;
+  m.values = values_.capacity() * sizeof(Value);
+  m.counts = counts_.capacity() * sizeof(counts_[0]);
+  m.hashes = hashes_.capacity() * sizeof(hashes_[0]);
+  m.free_list = free_.capacity() * sizeof(uint32_t);
+  m.row_set = rows_.capacity() * (sizeof(uint32_t) + 1);
   for (const Index& ix : indexes_) {
-    b += (ix.next.capacity() + ix.prev.capacity()) * sizeof(uint32_t) +
-         ix.heads.capacity() * (sizeof(uint64_t) + sizeof(uint32_t) + 1);
+    m.index_links += (ix.next.capacity() + ix.prev.capacity()) * sizeof(uint32_t);
+    m.index_heads += ix.heads.capacity() * (sizeof(std::pair<const uint64_t, uint32_t>) + 1);
   }
-  return b;
+  return m;
 }
+
+size_t Relation::MemoryBytes() const { return sizeof(*this) + MemoryUsage().Total(); }
 
 }  // namespace rampart::nlog

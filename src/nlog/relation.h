@@ -67,6 +67,18 @@ class Relation {
   // Hash of a whole row as used by the row set; also a good hash for Row keys elsewhere.
   static uint64_t HashValues(const Value* row, size_t n);
 
+  // Bytes held, by part (capacity-based: vector capacities, hash table slots and control bytes).
+  struct Memory {
+    size_t values = 0;       // row values (the arena, free slots included)
+    size_t counts = 0;       // support counts
+    size_t hashes = 0;       // stored row hashes
+    size_t free_list = 0;    // ids of freed arena slots
+    size_t row_set = 0;      // the hash set of row ids
+    size_t index_heads = 0;  // every index's key-hash -> first row map
+    size_t index_links = 0;  // every index's next/prev arrays
+    size_t Total() const { return values + counts + hashes + free_list + row_set + index_heads + index_links; }
+  };
+  Memory MemoryUsage() const;
   size_t MemoryBytes() const;
 
  private:

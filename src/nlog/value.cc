@@ -30,6 +30,19 @@ class Interner {
     ids_.emplace(std::string_view(chunk[id & kChunkMask]), id);
     return id;
   }
+  StringPoolStats Stats() {
+    std::lock_guard<std::mutex> l(mu_);
+    StringPoolStats st;
+    st.strings = next_;
+    st.bytes = ids_.capacity() * (sizeof(std::pair<const std::string_view, uint64_t>) + 1);
+    const size_t chunks = (next_ + (size_t{1} << kChunkBits) - 1) >> kChunkBits;
+    st.bytes += chunks * (sizeof(std::string) << kChunkBits);
+    for (uint64_t id = 0; id < next_; ++id) {
+      const std::string& str = chunks_[id >> kChunkBits].load(std::memory_order_relaxed)[id & kChunkMask];
+      if (str.capacity() > 15) st.bytes += str.capacity() + 1;  // beyond the SSO buffer
+    }
+    return st;
+  }
   std::string_view Get(uint64_t id) const {
     return chunks_[id >> kChunkBits].load(std::memory_order_acquire)[id & kChunkMask];
   }
@@ -79,6 +92,8 @@ std::optional<uint64_t> ParseMac(std::string_view s) {
 }
 
 }  // namespace
+
+StringPoolStats GetStringPoolStats() { return GlobalInterner().Stats(); }
 
 const char* TypeName(Type t) {
   switch (t) {

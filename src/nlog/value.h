@@ -85,6 +85,14 @@ static_assert(sizeof(Value) == 24);
 
 using Row = std::vector<Value>;
 
+// The process-wide string pool (interned strings are never freed).
+struct StringPoolStats {
+  size_t strings = 0;  // distinct strings
+  size_t bytes = 0;    // text, string objects, chunks and the lookup map (estimate; not the fixed
+                       // 8 MiB chunk table, whose untouched pages cost nothing)
+};
+StringPoolStats GetStringPoolStats();
+
 // Lexicographic comparison of rows (by Compare on each column).
 bool RowLess(const Row& a, const Row& b);
 std::string RowToString(const Row& row);
