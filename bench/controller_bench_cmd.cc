@@ -17,6 +17,9 @@
 //                     --keep-shares: the stream server keeps a copy of every host's share (the
 //                     way before the snapshot source; ControllerOptions::stream_keeps_shares),
 //                     to compare the controller's memory of both ways on one binary.
+//                     --record-snapshots: snapshots built as records::Record strings and
+//                     protobuf Records per host (ControllerOptions::encoded_snapshots = false,
+//                     the way before the encoded per-datapath blocks), to compare both on one binary.
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -71,6 +74,18 @@ size_t StatusField(const std::string& status_path, const char* field) {
   }
   return 0;
 }
+// "1-min 5-min 15-min" from /proc/loadavg (the machine is shared: say how busy it was).
+std::string LoadAverage() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return "?";
+  double a = 0, b = 0, c = 0;
+  const int n = std::fscanf(f, "%lf %lf %lf", &a, &b, &c);
+  std::fclose(f);
+  if (n != 3) return "?";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %.2f %.2f", a, b, c);
+  return buf;
+}
 size_t RssOf(const std::string& status_path) { return StatusField(status_path, "VmRSS:"); }
 // Peak RSS of this process so far (the kernel's high-water mark).
 size_t PeakRssOf(const std::string& status_path) { return StatusField(status_path, "VmHWM:"); }
@@ -93,6 +108,7 @@ struct Options {
   uint64_t seed = 1;
   bool json = false;
   bool keep_shares = false;
+  bool record_snapshots = false;
   int timeout_s = 600;
 };
 
@@ -113,10 +129,11 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--timeout") ok = next(&o->timeout_s);
     else if (a == "--json") o->json = true;
     else if (a == "--keep-shares") o->keep_shares = true;
+    else if (a == "--record-snapshots") o->record_snapshots = true;
     else {
       std::fprintf(stderr,
                    "usage: rampart-bench controller [--hosts N] [--ports N] [--rules N] [--tenants N] [--changes K] "
-                   "[--timeout S] [--keep-shares] [--json]\nunknown argument '%s'\n",
+                   "[--timeout S] [--keep-shares] [--record-snapshots] [--json]\nunknown argument '%s'\n",
                    a.c_str());
       return false;
     }
@@ -346,6 +363,7 @@ int Run(int argc, char** argv) {
   co.agents = {target};
   co.id = "bench";
   co.stream_keeps_shares = o.keep_shares;
+  co.encoded_snapshots = !o.record_snapshots;
   co.log = [](const std::string&) {};
   co.on_published = [&](int64_t rev, const std::map<std::string, uint64_t>& p) { tracker.OnPublished(rev, p); };
   co.on_ack = [&](const std::string& h, uint64_t r) { tracker.OnAck(h, r); };
@@ -477,12 +495,16 @@ int Run(int argc, char** argv) {
       {"rules", o.rules},
       {"tenants", o.tenants},
       {"stream_keeps_shares", o.keep_shares},
+      {"encoded_snapshots", !o.keep_shares && !o.record_snapshots},
+      {"load_average", LoadAverage()},
       {"objects", objects.size()},
       {"agents_connect_ms", connect_ms},
       {"full", {{"commit_ms", full_commit_ms}, {"published_ms", full_publish_ms}, {"last_ack_ms", full_ack_ms},
                 {"hosts_published", published.size()}, {"controller_cpu_ms", full_cpu_ms},
                 {"rows_ms", full_st.last_rows_ms}, {"logical_ms", full_st.last_logical_ms},
-                {"physical_ms", full_st.last_physical_ms}, {"publish_ms", full_st.last_publish_ms}}},
+                {"physical_ms", full_st.last_physical_ms}, {"publish_ms", full_st.last_publish_ms},
+                {"snapshot_source_cpu_ms", full_st.stream.source_cpu_ns / 1e6},
+                {"snapshot_cache_bytes", full_st.snapshot_cache_bytes}}},
       {"single_rule",
        {{"changes", lat.size()},
         {"mean_hosts_affected", mean_affected},
@@ -503,7 +525,8 @@ int Run(int argc, char** argv) {
       {"controller_rss_growth_bytes", rss_after > rss_before ? rss_after - rss_before : 0},
       {"stream", {{"snapshots_sent", cst.stream.snapshots_sent}, {"deltas_sent", cst.stream.deltas_sent},
                   {"acks", cst.stream.acks}, {"source_calls", cst.stream.source_calls},
-                  {"source_refetches", cst.stream.source_refetches}}},
+                  {"source_refetches", cst.stream.source_refetches},
+                  {"source_cpu_ms", cst.stream.source_cpu_ns / 1e6}}},
       {"agents", agents},
   };
   if (o.json) {
@@ -516,6 +539,10 @@ int Run(int argc, char** argv) {
                 full_commit_ms, full_publish_ms, full_ack_ms);
     std::printf("                            controller CPU %.0f ms; batch: rows %.0f, logical %.0f, physical %.0f, publish %.0f ms\n",
                 full_cpu_ms, full_st.last_rows_ms, full_st.last_logical_ms, full_st.last_physical_ms, full_st.last_publish_ms);
+    std::printf("                            snapshots (%s): %.0f ms CPU on the snapshot threads; encoded-row cache %.1f MiB\n",
+                o.keep_shares ? "kept shares" : o.record_snapshots ? "records" : "encoded",
+                full_st.stream.source_cpu_ns / 1e6, full_st.snapshot_cache_bytes / 1048576.0);
+    std::printf("  load average              %s\n", LoadAverage().c_str());
     std::printf("  single rule (%zu changes, %.1f hosts each)  commit->last ack p50 %.1f ms  p99 %.1f ms  max %.1f ms"
                 " (commit->published p50 %.1f ms)\n",
                 lat.size(), mean_affected, Percentile(lat, 0.5), Percentile(lat, 0.99),

@@ -4,13 +4,13 @@
 
 #include "rampart/agent.pb.h"
 #include "records/records.h"
+#include "stream/stream_server.h"
 
 namespace rampart::stream {
 
 // Largest message either side accepts (a big delta is one message; snapshots are chunked).
 inline constexpr int kMaxMessageBytes = 1 << 30;
-// Rows per snapshot message.
-inline constexpr size_t kSnapshotChunkRows = 4096;
+// Rows per snapshot message: kSnapshotChunkRows (stream_server.h).
 
 inline records::Record FromProto(const ::rampart::agent::v1::Record& r) {
   records::Record out;

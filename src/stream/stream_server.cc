@@ -12,6 +12,8 @@
 #include <set>
 #include <thread>
 
+#include <time.h>
+
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -65,6 +67,27 @@ std::vector<MsgPtr> SnapshotChunks(It it, It end, uint64_t revision) {
   return out;
 }
 
+// An encoded snapshot (records/wire.h) as messages: each chunk is a serialized Snapshot, so it
+// becomes ControllerMessage field 1 (`snapshot`) as is. It is kept as an unknown field of an
+// otherwise empty ControllerMessage, which protobuf serializes as tag, length, bytes: the same
+// bytes as a ControllerMessage with that snapshot set, without parsing or copying the records.
+std::vector<MsgPtr> EncodedChunks(records::EncodedSnapshot e) {
+  std::vector<MsgPtr> out;
+  out.reserve(e.chunks.size());
+  for (std::string& c : e.chunks) {
+    auto m = std::make_shared<::rampart::agent::v1::ControllerMessage>();
+    m->GetReflection()->MutableUnknownFields(m.get())->AddLengthDelimited(1)->swap(c);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+int64_t ThreadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 }  // namespace
 
 class StreamServer::Impl {
@@ -78,7 +101,9 @@ class StreamServer::Impl {
   uint64_t PublishExact(const std::string& host, const records::Delta& rows);  // source mode
   uint64_t Reset(const std::string& host, const records::RecordSet& rows);
   uint64_t ResetFromSource(const std::string& host, size_t row_count);
-  bool source_mode() const { return static_cast<bool>(options_.snapshot_source); }
+  bool source_mode() const {
+    return static_cast<bool>(options_.snapshot_source) || static_cast<bool>(options_.encoded_snapshot_source);
+  }
   void Drop(const std::string& host, const std::string& redirect_to);
   void SetEpoch(uint32_t e) {
     std::lock_guard<std::mutex> l(mu_);
@@ -109,9 +134,17 @@ class StreamServer::Impl {
       if (it == hosts_.end()) return std::nullopt;
       if (!source_mode()) return it->second.rows;
     }
-    records::Delta d = options_.snapshot_source(host);
     records::RecordSet out;
-    for (records::Record& r : d.inserts) out.Insert(std::move(r));
+    if (options_.snapshot_source) {
+      records::Delta d = options_.snapshot_source(host);
+      for (records::Record& r : d.inserts) out.Insert(std::move(r));
+      return out;
+    }
+    for (const std::string& chunk : options_.encoded_snapshot_source(host).chunks) {
+      pb::Snapshot snap;
+      if (!snap.ParseFromString(chunk)) continue;  // cannot happen: records::SnapshotEncoder wrote it
+      for (const pb::Record& r : snap.records()) out.Insert(FromProto(r));
+    }
     return out;
   }
   std::vector<HostStreamStatus> Status() const;
@@ -576,15 +609,23 @@ void StreamServer::Impl::FetchLoop() {
     uint64_t revision;
     size_t rows;
     std::vector<MsgPtr> chunks;
-    {
+    const int64_t cpu_before = ThreadCpuNs();
+    if (options_.encoded_snapshot_source) {
+      records::EncodedSnapshot e = options_.encoded_snapshot_source(host);
+      revision = e.revision;
+      rows = e.rows;
+      chunks = EncodedChunks(std::move(e));
+    } else {
       records::Delta d = options_.snapshot_source(host);
       revision = d.revision;
       rows = d.inserts.size();
       chunks = SnapshotChunks(d.inserts.begin(), d.inserts.end(), revision);
     }
+    const int64_t cpu = ThreadCpuNs() - cpu_before;
     std::vector<std::pair<Session*, Action>> actions;
     l.lock();
     --fetching_;
+    counters_.source_cpu_ns += static_cast<uint64_t>(std::max<int64_t>(cpu, 0));
     InstallSnapshotLocked(host, revision, rows, chunks, &actions);
     fetch_cv_.notify_all();
     if (!actions.empty()) {

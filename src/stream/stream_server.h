@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "records/records.h"
+#include "records/wire.h"
 #include "stream/agent_client.h"
 
 namespace rampart::stream {
@@ -82,6 +83,11 @@ struct StreamServerOptions {
   // hosts at once. In this mode Publish's deltas must be exact (no insert of a present row, no
   // delete of an absent one): the server has no rows to filter them with.
   std::function<records::Delta(const std::string& host)> snapshot_source;
+  // Source mode, the faster form: the host's share already in the stream's wire form
+  // (records/wire.h: serialized Snapshot messages, each carrying the revision, which follows the
+  // same consistency rule as snapshot_source's). The server sends the chunks as they are. When
+  // both are set, streams use this one and Share() uses snapshot_source.
+  std::function<records::EncodedSnapshot(const std::string& host)> encoded_snapshot_source;
   // Threads that call snapshot_source (source mode only; >= 1).
   int snapshot_threads = 2;
   // Source mode: at most this many streams hold a converted snapshot not yet handed to gRPC
@@ -119,6 +125,7 @@ struct StreamServerCounters {
   uint64_t source_calls = 0;       // snapshot_source calls (source mode)
   uint64_t source_refetches = 0;   // source results older than the history reaches (asked again)
   uint64_t snapshots_stalled = 0;  // snapshots no longer counted in flight (stalled_snapshot_after)
+  uint64_t source_cpu_ns = 0;      // snapshot threads' CPU in the source and building the messages
 };
 
 class StreamServer {
@@ -173,6 +180,9 @@ class StreamServer {
   explicit StreamServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Records per snapshot message (what an encoded_snapshot_source should chunk by).
+inline constexpr size_t kSnapshotChunkRows = 4096;
 
 // Revision helpers.
 inline uint64_t MakeRevision(uint32_t epoch, uint32_t seq) { return (uint64_t{epoch} << 32) | seq; }

@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "rampart/agent.grpc.pb.h"
+#include "records/wire.h"
 #include "stream/agent_client.h"
 #include "stream/stream_server.h"
 #include "test/stream/test_agent.h"
@@ -42,9 +43,30 @@ struct Fixture {
   std::function<void(const std::string& host)> after_source_read;
   std::unique_ptr<StreamServer> server;  // last: stopped before the shares go
 
-  explicit Fixture(StreamServerOptions o = {}, bool with_source = false) : source(with_source) {
+  // mode: 0 = the server keeps the shares, 1 = snapshot_source, 2 = encoded_snapshot_source
+  // (the records in the stream's wire form, records/wire.h; Share() decodes them).
+  explicit Fixture(StreamServerOptions o = {}, int mode = 0) : source(mode != 0) {
     if (o.listen.empty()) o.listen = {"unix:" + dir.File("c.sock")};
-    if (source) {
+    if (mode == 2) {
+      if (o.max_snapshots_in_flight == StreamServerOptions{}.max_snapshots_in_flight) o.max_snapshots_in_flight = 2;
+      o.encoded_snapshot_source = [this](const std::string& host) {
+        ++source_calls;
+        records::EncodedSnapshot e;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          records::EncodedRows rows;
+          auto it = shares.find(host);
+          if (it != shares.end()) {
+            for (const records::Record& r : it->second.rows()) rows.Add(r);
+          }
+          records::SnapshotEncoder enc(server->Revision(host), kSnapshotChunkRows);
+          enc.AddRows(rows);
+          e = std::move(enc).Finish();
+        }
+        if (after_source_read) after_source_read(host);
+        return e;
+      };
+    } else if (source) {
       // Few snapshots in flight, so the tests with many agents meet the bound.
       if (o.max_snapshots_in_flight == StreamServerOptions{}.max_snapshots_in_flight) o.max_snapshots_in_flight = 2;
       o.snapshot_source = [this](const std::string& host) {
@@ -123,10 +145,12 @@ records::Delta Del(std::vector<records::Record> rows) {
   return d;
 }
 
-// Runs a test with the server keeping the shares (false) and with a snapshot source (true).
-class StreamModes : public ::testing::TestWithParam<bool> {};
-INSTANTIATE_TEST_SUITE_P(Both, StreamModes, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Source" : "Kept"; });
+// Runs a test with the server keeping the shares (0), with a snapshot source (1) and with an
+// encoded snapshot source (2).
+class StreamModes : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(All, StreamModes, ::testing::Values(0, 1, 2), [](const ::testing::TestParamInfo<int>& i) {
+  return i.param == 0 ? "Kept" : i.param == 1 ? "Source" : "Encoded";
+});
 
 TEST_P(StreamModes, SnapshotThenDeltas) {
   Fixture f({}, GetParam());
@@ -483,8 +507,13 @@ TEST_P(StreamModes, RandomChangesAndRestartsConverge) {
 
 // ---- source mode -----------------------------------------------------------------------------
 
-TEST(StreamSource, RegistrationGetsTheSourcesSnapshotThenLaterDeltas) {
-  Fixture f({}, /*with_source=*/true);
+// Source-mode tests, with a snapshot_source (1) and with an encoded_snapshot_source (2).
+class StreamSourceModes : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(Both, StreamSourceModes, ::testing::Values(1, 2),
+                         [](const ::testing::TestParamInfo<int>& i) { return i.param == 1 ? "Records" : "Encoded"; });
+
+TEST_P(StreamSourceModes, RegistrationGetsTheSourcesSnapshotThenLaterDeltas) {
+  Fixture f({}, GetParam());
   ASSERT_NE(f.server, nullptr);
   EXPECT_TRUE(f.server->source_mode());
   f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"}), Row("Flow", {"A", "1"})}));
@@ -520,8 +549,8 @@ TEST(StreamSource, RegistrationGetsTheSourcesSnapshotThenLaterDeltas) {
   EXPECT_FALSE(f.server->Share("h9").has_value());
 }
 
-TEST(StreamSource, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
-  Fixture f({}, /*with_source=*/true);
+TEST_P(StreamSourceModes, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
+  Fixture f({}, GetParam());
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
   const uint64_t r1 = f.Publish("h1", Ins({Row("Flow", {"A", "1"})}));
@@ -539,8 +568,8 @@ TEST(StreamSource, ResetFromSourceSendsTheSourcesRowsAtTheNewRevision) {
 }
 
 // ResetFromSource with a wrong row count (an estimate): the first snapshot corrects it.
-TEST(StreamSource, SnapshotCorrectsAnEstimatedRowCount) {
-  Fixture f({}, /*with_source=*/true);
+TEST_P(StreamSourceModes, SnapshotCorrectsAnEstimatedRowCount) {
+  Fixture f({}, GetParam());
   records::RecordSet rs;
   for (int i = 0; i < 10; ++i) rs.Insert(Row("Flow", {"A", std::to_string(i)}));
   uint64_t rev;
@@ -562,8 +591,8 @@ TEST(StreamSource, SnapshotCorrectsAnEstimatedRowCount) {
 
 // A delta larger than half the share it leaves would be dropped from the history at once: the
 // connected agent gets that revision as a snapshot from the source, later small ones as deltas.
-TEST(StreamSource, DeltaLargerThanTheHistoryBoundArrivesAsASnapshot) {
-  Fixture f({}, /*with_source=*/true);
+TEST_P(StreamSourceModes, DeltaLargerThanTheHistoryBoundArrivesAsASnapshot) {
+  Fixture f({}, GetParam());
   TestAgent a(f.Agent("h1"));
   ASSERT_TRUE(a.Start().ok());
   const uint64_t r1 = f.Publish("h1", Ins({Row("Host", {"h1", "198.19.255.1"})}));
@@ -590,10 +619,10 @@ TEST(StreamSource, DeltaLargerThanTheHistoryBoundArrivesAsASnapshot) {
 // The source's rows are older than the history reaches (the host was published past the
 // history bound between the source's read and the server receiving the rows): the server asks
 // again instead of sending a snapshot it cannot continue from.
-TEST(StreamSource, ResultOlderThanTheHistoryIsFetchedAgain) {
+TEST_P(StreamSourceModes, ResultOlderThanTheHistoryIsFetchedAgain) {
   StreamServerOptions o;
   o.history_deltas = 2;
-  Fixture f(std::move(o), /*with_source=*/true);
+  Fixture f(std::move(o), GetParam());
   const uint64_t r0 = f.Publish("h1", Ins({Row("Flow", {"A", "0"})}));
   std::atomic<int> calls{0};
   f.after_source_read = [&](const std::string& host) {
@@ -609,7 +638,7 @@ TEST(StreamSource, ResultOlderThanTheHistoryIsFetchedAgain) {
   EXPECT_TRUE(a.seen()[0].snapshot);
   EXPECT_EQ(Rows(a), f.shares["h1"].rows());
   // A result the history still reaches is continued with the deltas after it.
-  Fixture g({}, /*with_source=*/true);
+  Fixture g({}, GetParam());
   const uint64_t g0 = g.Publish("h1", Ins({Row("Flow", {"A", "0"})}));
   std::atomic<int> g_calls{0};
   g.after_source_read = [&](const std::string& host) {
@@ -720,10 +749,10 @@ TEST(StreamSource, StalledAgentDoesNotHoldOtherSnapshotsBack) {
 // restart with old revisions: every message an agent applies leaves it holding exactly the
 // share at that message's revision (the fixture's record of every revision), so each snapshot
 // the source gave was consistent with the revision it was sent at.
-TEST(StreamSource, AgentBehindTheHistoryGetsAConsistentSnapshotWhilePublishing) {
+TEST_P(StreamSourceModes, AgentBehindTheHistoryGetsAConsistentSnapshotWhilePublishing) {
   StreamServerOptions o;
   o.history_deltas = 4;
-  Fixture f(std::move(o), /*with_source=*/true);
+  Fixture f(std::move(o), GetParam());
   f.keep_revisions = true;
   const std::string pad(1500, 'x');  // big rows: the slow agent's stream stalls in flow control
   std::atomic<int> published{0};
@@ -856,6 +885,82 @@ TEST(Stream, BadOptionsAreNamedErrors) {
   EXPECT_NE(st.message().find("/nonexistent/ca.pem"), std::string::npos) << st;
   StreamServerOptions so;
   EXPECT_FALSE(StreamServer::Start(so).ok());
+}
+
+// ---- the wire form (records/wire.h) ------------------------------------------------------------
+
+// Random records, with the cases the encoding must get right: empty values (written: repeated),
+// an empty table (not written: proto3 default), values of 127/128/16384 bytes (1-, 2- and
+// 3-byte lengths), non-ASCII UTF-8.
+std::vector<records::Record> WireRecords(uint32_t seed, size_t n, bool long_values = true) {
+  std::mt19937 rng(seed);
+  auto pick = [&](size_t k) { return std::uniform_int_distribution<size_t>(0, k - 1)(rng); };
+  const size_t lengths[] = {0, 1, 5, 126, 127, 128, 129, 300, 16383, 16384, 20000};
+  std::vector<records::Record> out;
+  for (size_t i = 0; i < n; ++i) {
+    records::Record r;
+    r.table = pick(10) == 0 ? "" : std::string(1 + pick(12), static_cast<char>('A' + pick(26)));
+    const size_t cols = pick(8);
+    for (size_t c = 0; c < cols; ++c) {
+      std::string v(lengths[pick(long_values ? std::size(lengths) : 7)], 'x');
+      for (char& ch : v) ch = static_cast<char>(0x20 + pick(0x5f));  // text (proto3 strings are UTF-8)
+      if (v.size() >= 2 && pick(4) == 0) v.replace(0, 2, "\xc3\xa9");  // and a 2-byte character
+      r.values.push_back(std::move(v));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST(StreamWire, EncodedSnapshotIsLibprotobufsSerialization) {
+  for (uint32_t seed = 1; seed <= 20; ++seed) {
+    std::vector<records::Record> recs = WireRecords(seed, seed * 7 % 40);
+    const uint64_t revisions[] = {0, 1, 127, 128, MakeRevision(3, 17), ~uint64_t{0}};
+    const uint64_t revision = revisions[seed % std::size(revisions)];
+    const size_t chunk_rows = 1 + seed % 9;
+    records::EncodedRows rows;
+    for (const records::Record& r : recs) rows.Add(r);
+    ASSERT_EQ(rows.size(), recs.size());
+    // Rows added as several ranges (the physical stage pastes bags' ranges the same way).
+    records::SnapshotEncoder enc(revision, chunk_rows);
+    const size_t cut = recs.size() / 3;
+    enc.AddRows(rows, 0, cut);
+    enc.AddRows(rows, cut, recs.size());
+    records::EncodedSnapshot e = std::move(enc).Finish();
+    EXPECT_EQ(e.rows, recs.size());
+    EXPECT_EQ(e.revision, revision);
+    // What protobuf writes for the same snapshot, chunk by chunk, as the record path builds it.
+    std::vector<std::string> want;
+    size_t i = 0;
+    do {
+      ::rampart::agent::v1::Snapshot snap;
+      snap.set_revision(revision);
+      for (size_t n = 0; n < chunk_rows && i < recs.size(); ++n, ++i) {
+        ::rampart::agent::v1::Record* pr = snap.add_records();
+        pr->set_table(recs[i].table);
+        for (const std::string& v : recs[i].values) pr->add_values(v);
+      }
+      snap.set_more(i < recs.size());
+      want.push_back(snap.SerializeAsString());
+    } while (i < recs.size());
+    ASSERT_EQ(e.chunks.size(), want.size()) << "seed " << seed;
+    for (size_t c = 0; c < want.size(); ++c) EXPECT_EQ(e.chunks[c], want[c]) << "seed " << seed << " chunk " << c;
+  }
+}
+
+// The records an agent receives from an encoded source are the source's, also when the share
+// spans many chunks and holds odd values.
+TEST(StreamWire, AgentReceivesTheEncodedRecords) {
+  Fixture f({}, 2);
+  records::RecordSet share;
+  for (records::Record& r : WireRecords(99, 3 * kSnapshotChunkRows + 5, /*long_values=*/false)) share.Insert(std::move(r));
+  const uint64_t rev = f.Reset("h1", share);
+  TestAgent a(f.Agent("h1"));
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(a.WaitRevision(rev));
+  EXPECT_EQ(Rows(a), share.rows());
+  EXPECT_EQ(ShareRows(*f.server, "h1"), share.rows());  // Share() decodes the chunks
+  EXPECT_EQ(f.server->counters().source_calls, 1u);
 }
 
 // ---- TLS -------------------------------------------------------------------------------------

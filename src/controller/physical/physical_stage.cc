@@ -31,6 +31,8 @@
 #include <cctype>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -272,6 +274,54 @@ struct PhysicalStage::State {
   std::vector<std::tuple<NamePair, CRow, int>> dp_rows;
   uint32_t flow_table_id = kNone;  // interned "Flow"
   PhysicalOptions opt;
+
+  // ---- snapshot encoding cache (SnapshotEncoded): each bag's rows in the stream's wire form,
+  // filled by snapshot threads on first use (under the mutex), dropped by FanOut when the bag
+  // changes or goes (pointers into a node map: stable while the bag exists).
+  struct EncodedBag {
+    records::EncodedRows plain;  // rows every host of the bag gets
+    // Flows whose whole action is a tunnel to a host: that host does not get them (ToSelf).
+    std::vector<std::pair<std::string, records::EncodedRows>> to;
+    size_t MemoryBytes() const {
+      size_t n = sizeof(*this) + plain.MemoryBytes() + to.capacity() * sizeof(to[0]);
+      for (const auto& [t, rows] : to) n += t.capacity() + rows.MemoryBytes();
+      return n;
+    }
+  };
+  mutable std::mutex bag_cache_mu;
+  mutable absl::flat_hash_map<const RowBag*, std::shared_ptr<const EncodedBag>> bag_cache;
+  void ForgetBag(const RowBag* b) {
+    std::lock_guard<std::mutex> l(bag_cache_mu);
+    bag_cache.erase(b);
+  }
+  void EncodeRow(const CRow& r, records::EncodedRows* out) const {
+    std::array<std::string_view, kMaxCols> v;
+    size_t n = 0;
+    for (size_t i = 1; i < r.v.size() && r.v[i] != kNone; ++i) v[n++] = strings.Str(r.v[i]);
+    out->Add(strings.Str(r.v[0]), v.data(), n);
+  }
+  std::shared_ptr<const EncodedBag> Encoded(const RowBag& bag) const {
+    {
+      std::lock_guard<std::mutex> l(bag_cache_mu);
+      if (auto it = bag_cache.find(&bag); it != bag_cache.end()) return it->second;
+    }
+    // Built outside the lock (other threads encode other bags meanwhile); two threads that
+    // miss the same bag both build it and the first one's copy is kept.
+    auto e = std::make_shared<EncodedBag>();
+    absl::flat_hash_map<std::string_view, size_t> target_index;
+    for (const CRow& r : bag) {
+      std::string_view t = TunnelTarget(r);
+      if (t.empty()) {
+        EncodeRow(r, &e->plain);
+        continue;
+      }
+      auto [it, fresh] = target_index.try_emplace(t, e->to.size());
+      if (fresh) e->to.emplace_back(std::string(t), records::EncodedRows());
+      EncodeRow(r, &e->to[it->second].second);
+    }
+    std::lock_guard<std::mutex> l(bag_cache_mu);
+    return bag_cache.try_emplace(&bag, std::move(e)).first->second;
+  }
 
   // ================================================================= primitives (with undo)
 
@@ -760,6 +810,7 @@ struct PhysicalStage::State {
         now.push_back(std::get<2>(*it));
       }
       RowBag& bag = bags[k];
+      if (!c.del.empty() || !c.ins.empty()) ForgetBag(&bag);
       if (!c.del.empty()) {
         for (const std::string& h : now) {
           if (!c.joined.count(h)) emit(h, c.del, -1);
@@ -776,7 +827,10 @@ struct PhysicalStage::State {
         for (const CRow& r : c.ins) bag.insert(r);
         for (const std::string& h : now) emit(h, c.ins, +1);
       }
-      if (bag.empty()) bags.erase(k);
+      if (bag.empty()) {
+        ForgetBag(&bag);
+        bags.erase(k);
+      }
     }
   }
 };
@@ -1216,6 +1270,46 @@ records::Delta PhysicalStage::SnapshotDelta(const std::string& host) const {
     add_bag(s.inst_rows, {std::get<1>(it->first), std::get<2>(it->first)});
   }
   return d;
+}
+
+records::EncodedSnapshot PhysicalStage::SnapshotEncoded(const std::string& host, uint64_t revision,
+                                                         size_t chunk_rows) const {
+  const State& s = *state_;
+  records::SnapshotEncoder enc(revision, chunk_rows);
+  if (auto it = s.rows.find(host); it != s.rows.end()) {
+    records::EncodedRows own;  // the host's own rows: encoded per call
+    for (const auto& [r, n] : it->second) s.EncodeRow(r, &own);
+    enc.AddRows(own);
+  }
+  auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
+    auto it = bags.find(key);
+    if (it == bags.end()) return;
+    std::shared_ptr<const State::EncodedBag> e = s.Encoded(it->second);
+    enc.AddRows(e->plain);
+    for (const auto& [target, rows] : e->to) {
+      if (target != host) enc.AddRows(rows);
+    }
+  };
+  for (auto it = s.host_dps.lower_bound({host, "", ""}); it != s.host_dps.end() && std::get<0>(*it) == host; ++it) {
+    add_bag(s.dp_flows, {std::get<1>(*it), std::get<2>(*it)});
+  }
+  for (auto it = s.inst.lower_bound({host, "", ""}); it != s.inst.end() && std::get<0>(it->first) == host; ++it) {
+    add_bag(s.inst_rows, {std::get<1>(it->first), std::get<2>(it->first)});
+  }
+  return std::move(enc).Finish();
+}
+
+size_t PhysicalStage::SnapshotCacheBytes() const {
+  const State& s = *state_;
+  std::lock_guard<std::mutex> l(s.bag_cache_mu);
+  size_t n = s.bag_cache.capacity() * (sizeof(const RowBag*) + sizeof(std::shared_ptr<const State::EncodedBag>));
+  for (const auto& [b, e] : s.bag_cache) n += e->MemoryBytes();
+  return n;
+}
+
+void PhysicalStage::DropSnapshotCache() {
+  std::lock_guard<std::mutex> l(state_->bag_cache_mu);
+  decltype(state_->bag_cache)().swap(state_->bag_cache);  // clear() would keep the table
 }
 
 records::RecordSet PhysicalStage::Snapshot(const std::string& host) const {

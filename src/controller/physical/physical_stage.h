@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "nlog/engine.h"
 #include "records/records.h"
+#include "records/wire.h"
 #include "store/store.h"
 
 namespace rampart::controller {
@@ -81,6 +82,18 @@ class PhysicalStage {
   // order): what a stream sends, without building a sorted RecordSet first (sorting was 40% of
   // building all 1,000 hosts' snapshots at 50,000 rules).
   records::Delta SnapshotDelta(const std::string& host) const;
+  // The same rows in the stream's wire form (records/wire.h): serialized agent.v1.Snapshot
+  // messages of at most `chunk_rows` records each, every one carrying `revision` (the stream's
+  // revision for the host; the caller reads it consistently with the rows). Decodes to exactly
+  // SnapshotDelta(host).inserts (as a multiset; order unspecified). The rows of each datapath's
+  // and instance's bag are encoded once and reused by every host and snapshot until the bag
+  // changes (a cache, filled on first use, dropped per bag by Apply); the host's own rows are
+  // encoded per call. Const and thread-safe like SnapshotDelta.
+  records::EncodedSnapshot SnapshotEncoded(const std::string& host, uint64_t revision, size_t chunk_rows) const;
+  // Heap bytes of that cache, and a way to free it (it refills on the next snapshot).
+  size_t SnapshotCacheBytes() const;
+  void DropSnapshotCache();
+
   // Hosts that currently hold at least one row, sorted.
   std::vector<std::string> Hosts() const;
   // The revision of the host's last delta (0 = none yet).

@@ -117,6 +117,7 @@ class Controller::Impl {
   std::string OwnerLocked(const std::string& host) const;
   // The stream server's snapshot source: the host's share and stream revision, consistently.
   records::Delta SnapshotForStream(const std::string& host) const;
+  records::EncodedSnapshot EncodedSnapshotForStream(const std::string& host) const;
   // Resets the host's stream to the physical stage's share. REQUIRES: apply_mu_ held exclusively.
   void ResetStreamLocked(const std::string& host);
   std::optional<std::string> OwnerAddress(const std::string& host) const;
@@ -283,6 +284,9 @@ absl::Status Controller::Impl::Start() {
   so.on_ack = options_.on_ack;
   if (!options_.stream_keeps_shares) {
     so.snapshot_source = [this](const std::string& host) { return SnapshotForStream(host); };
+    if (options_.encoded_snapshots) {
+      so.encoded_snapshot_source = [this](const std::string& host) { return EncodedSnapshotForStream(host); };
+    }
   }
   auto ss = stream::StreamServer::Start(std::move(so));
   if (!ss.ok()) return ss.status();
@@ -637,6 +641,12 @@ records::Delta Controller::Impl::SnapshotForStream(const std::string& host) cons
   return d;
 }
 
+records::EncodedSnapshot Controller::Impl::EncodedSnapshotForStream(const std::string& host) const {
+  std::shared_lock<std::shared_mutex> l = LockApplyShared();
+  // The stream's revision, not the physical stage's; read under the same lock as the rows.
+  return physical_.SnapshotEncoded(host, streams_->Revision(host), stream::kSnapshotChunkRows);
+}
+
 void Controller::Impl::ResetStreamLocked(const std::string& host) {
   if (streams_->source_mode()) {
     // No snapshot here just to count its rows (at startup that was one per owned host, under
@@ -654,6 +664,7 @@ ControllerStatus Controller::Impl::Status() const {
   // The stream server's lock is taken before ours (owner_address), never inside it.
   std::vector<stream::HostStreamStatus> streams = streams_->Status();
   st.stream = streams_->counters();
+  st.snapshot_cache_bytes = physical_.SnapshotCacheBytes();
   std::lock_guard<std::mutex> l(mu_);
   st.id = options_.id;
   st.epoch = epoch_;

@@ -67,6 +67,11 @@ struct ControllerOptions {
   // stream server keeps a records::RecordSet per owned host as well (the old way: for memory
   // comparisons in `rampart-bench controller --keep-shares`, and tests of both modes).
   bool stream_keeps_shares = false;
+  // Without stream_keeps_shares: true (default) sends snapshots in the stream's wire form built
+  // from the physical stage's per-datapath encoded blocks (PhysicalStage::SnapshotEncoded,
+  // StreamServerOptions::encoded_snapshot_source); false builds records::Record strings and
+  // protobuf Records per host (the way before; `rampart-bench controller --record-snapshots`).
+  bool encoded_snapshots = true;
   // A batch whose logical delta has at least this many rows reaches the hosts it changes as
   // snapshots from the physical stage (PhysicalStage::ApplyForSnapshots + a stream Reset)
   // instead of per-host deltas, which would hold every affected host's rows once more. A
@@ -105,6 +110,7 @@ struct ControllerStatus {
   // StreamServer::Publish of the owned hosts.
   double last_rows_ms = 0, last_logical_ms = 0, last_physical_ms = 0, last_publish_ms = 0;
   stream::StreamServerCounters stream;
+  size_t snapshot_cache_bytes = 0;  // PhysicalStage::SnapshotCacheBytes()
 };
 
 // Rendezvous (highest random weight) owner of `host` among `controller_ids` ("" if none).
