@@ -57,6 +57,41 @@ class Interner {
   absl::flat_hash_map<std::string_view, uint64_t> ids_;
 };
 
+// Process-wide pool of the IPv6 addresses held by values (IPv4-mapped ones are inline), the
+// same way: fixed chunks that never move, lock-free Get.
+class Ip6Pool {
+ public:
+  uint32_t Intern(const Ip& ip) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto [it, fresh] = ids_.try_emplace(std::make_pair(ip.hi, ip.lo), next_);
+    if (!fresh) return it->second;
+    uint32_t id = next_++;
+    if (id >= (uint64_t{kMaxChunks} << kChunkBits)) std::abort();  // 2^28 distinct addresses
+    Ip* chunk = chunks_[id >> kChunkBits].load(std::memory_order_relaxed);
+    if (chunk == nullptr) {
+      chunk = new Ip[size_t{1} << kChunkBits];
+      chunks_[id >> kChunkBits].store(chunk, std::memory_order_release);
+    }
+    chunk[id & kChunkMask] = ip;
+    return id;
+  }
+  Ip Get(uint32_t id) const { return chunks_[id >> kChunkBits].load(std::memory_order_acquire)[id & kChunkMask]; }
+
+ private:
+  static constexpr int kChunkBits = 12;
+  static constexpr uint32_t kChunkMask = (uint32_t{1} << kChunkBits) - 1;
+  static constexpr size_t kMaxChunks = size_t{1} << 16;
+  std::mutex mu_;
+  uint32_t next_ = 0;
+  std::atomic<Ip*> chunks_[kMaxChunks] = {};
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, uint32_t> ids_;
+};
+
+Ip6Pool& GlobalIp6Pool() {
+  static Ip6Pool* pool = new Ip6Pool();
+  return *pool;
+}
+
 Interner& GlobalInterner() {
   static Interner* interner = new Interner();
   return *interner;
@@ -116,7 +151,11 @@ std::optional<Type> ParseTypeName(std::string_view name) {
 
 Value Value::String(std::string_view s) { return Value(Type::kString, GlobalInterner().Intern(s), 0, 0); }
 
-std::string_view Value::AsString() const { return GlobalInterner().Get(a_); }
+std::string_view Value::AsString() const { return GlobalInterner().Get(payload()); }
+
+uint64_t Value::InternIp6(const Ip& ip) { return GlobalIp6Pool().Intern(ip); }
+
+Ip Value::Ip6At(uint32_t id) { return GlobalIp6Pool().Get(id); }
 
 std::optional<Value> Value::Parse(Type t, std::string_view text) {
   switch (t) {
@@ -153,14 +192,15 @@ std::string Value::ToString() const {
   switch (type_) {
     case Type::kInt: return std::to_string(AsInt());
     case Type::kString: return std::string(AsString());
-    case Type::kBool: return a_ ? "true" : "false";
+    case Type::kBool: return AsBool() ? "true" : "false";
     case Type::kIp: return AsIp().ToString();
     case Type::kPrefix: return AsPrefix().ToString();
     case Type::kMac: {
+      const uint64_t m = AsMac();
       char buf[18];
-      std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", unsigned(a_ >> 40 & 0xff),
-                    unsigned(a_ >> 32 & 0xff), unsigned(a_ >> 24 & 0xff), unsigned(a_ >> 16 & 0xff),
-                    unsigned(a_ >> 8 & 0xff), unsigned(a_ & 0xff));
+      std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", unsigned(m >> 40 & 0xff),
+                    unsigned(m >> 32 & 0xff), unsigned(m >> 24 & 0xff), unsigned(m >> 16 & 0xff),
+                    unsigned(m >> 8 & 0xff), unsigned(m & 0xff));
       return buf;
     }
   }
@@ -189,6 +229,8 @@ std::string Value::ToLiteral() const {
 }
 
 uint64_t Value::StableHash(uint64_t seed) const {
+  // The content as the earlier 24-byte layout held it (a, b, len): `hash()` results are part of
+  // programs' outputs and must not change with the encoding.
   uint64_t h = Mix(seed ^ 0xcbf29ce484222325ull, static_cast<uint64_t>(type_));
   if (type_ == Type::kString) {
     for (unsigned char c : AsString()) {
@@ -197,7 +239,13 @@ uint64_t Value::StableHash(uint64_t seed) const {
     }
     h = Mix(h, AsString().size());
   } else {
-    h = Mix(Mix(Mix(h, a_), b_), len_);
+    uint64_t a = payload(), b = 0;
+    if (type_ == Type::kIp || type_ == Type::kPrefix) {
+      const Ip ip = AsIp();
+      a = ip.hi;
+      b = ip.lo;
+    }
+    h = Mix(Mix(Mix(h, a), b), len_);
   }
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
@@ -214,15 +262,26 @@ int Compare(const Value& x, const Value& y) {
       return a < b ? -1 : a > b ? 1 : 0;
     }
     case Type::kString: {
-      if (x.a_ == y.a_) return 0;
+      if (x.payload() == y.payload()) return 0;
       int c = x.AsString().compare(y.AsString());
       return c < 0 ? -1 : c > 0 ? 1 : 0;
     }
-    default:
-      if (x.a_ != y.a_) return x.a_ < y.a_ ? -1 : 1;
-      if (x.b_ != y.b_) return x.b_ < y.b_ ? -1 : 1;
+    case Type::kIp:
+    case Type::kPrefix: {
+      // By the 128-bit address, then the length (inline IPv4-mapped addresses compare as such).
+      if ((x.flags_ | y.flags_) == 0) {
+        if (x.lo_ != y.lo_) return x.lo_ < y.lo_ ? -1 : 1;
+      } else if (x.flags_ != y.flags_ || x.lo_ != y.lo_) {
+        const Ip a = x.AsIp(), b = y.AsIp();
+        if (a != b) return a < b ? -1 : 1;
+      }
       if (x.len_ != y.len_) return x.len_ < y.len_ ? -1 : 1;
       return 0;
+    }
+    default: {
+      const uint64_t a = x.payload(), b = y.payload();
+      return a < b ? -1 : a > b ? 1 : 0;
+    }
   }
 }
 

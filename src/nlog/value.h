@@ -1,8 +1,11 @@
-// nlog values: a compact tagged variant (24 bytes) for the column types of nlog tables.
+// nlog values: a compact tagged variant (12 bytes) for the column types of nlog tables.
 //
 // Strings are interned process-wide (ids are stable for the life of the process, never freed);
 // equality and hashing of values compare ids, ordering and the `hash` builtin use the text, so
-// results are deterministic across runs.
+// results are deterministic across runs. Addresses: an IPv4(-mapped) address or prefix is held
+// inline; any other IPv6 address (of an ip or a prefix) is interned like a string, so one
+// content has one encoding and equality stays a plain comparison of the 12 bytes. Ordering,
+// StableHash and the accessors see the full 128-bit address either way.
 //
 // Thread-safety: Value is a plain value; the string interner is internally synchronized.
 #ifndef RAMPART_NLOG_VALUE_H_
@@ -30,21 +33,26 @@ class Value {
   static Value Int(int64_t v) { return Value(Type::kInt, static_cast<uint64_t>(v), 0, 0); }
   static Value Bool(bool v) { return Value(Type::kBool, v ? 1 : 0, 0, 0); }
   static Value String(std::string_view s);
-  static Value FromIp(const Ip& ip) { return Value(Type::kIp, ip.hi, ip.lo, 0); }
-  static Value FromPrefix(const Prefix& p) { return Value(Type::kPrefix, p.addr.hi, p.addr.lo, p.len); }
+  static Value FromIp(const Ip& ip) {
+    return ip.IsV4() ? Value(Type::kIp, ip.V4Addr(), 0, 0) : Value(Type::kIp, InternIp6(ip), 0, kInterned);
+  }
+  static Value FromPrefix(const Prefix& p) {
+    return p.addr.IsV4() ? Value(Type::kPrefix, p.addr.V4Addr(), p.len, 0)
+                         : Value(Type::kPrefix, InternIp6(p.addr), p.len, kInterned);
+  }
   static Value Mac(uint64_t mac48) { return Value(Type::kMac, mac48 & 0xffffffffffffull, 0, 0); }
   // Parses text in the given type's literal syntax ("198.18.0.1", "198.18.0.0/15",
   // "02:00:00:00:00:01", "17", "true"); strings are taken verbatim.
   static std::optional<Value> Parse(Type t, std::string_view text);
 
   Type type() const { return type_; }
-  int64_t AsInt() const { return static_cast<int64_t>(a_); }
-  bool AsBool() const { return a_ != 0; }
+  int64_t AsInt() const { return static_cast<int64_t>(payload()); }
+  bool AsBool() const { return payload() != 0; }
   std::string_view AsString() const;  // REQUIRES: type() == kString
-  uint64_t StringId() const { return a_; }
-  Ip AsIp() const { return Ip{a_, b_}; }
-  Prefix AsPrefix() const { return Prefix{Ip{a_, b_}, len_}; }
-  uint64_t AsMac() const { return a_; }
+  uint64_t StringId() const { return payload(); }
+  Ip AsIp() const { return flags_ & kInterned ? Ip6At(lo_) : Ip::V4(lo_); }
+  Prefix AsPrefix() const { return Prefix{AsIp(), len_}; }
+  uint64_t AsMac() const { return payload(); }
 
   // Text form: strings unquoted, ip/prefix/mac in their usual notation.
   std::string ToString() const;
@@ -54,7 +62,7 @@ class Value {
   uint64_t StableHash(uint64_t seed) const;
 
   friend bool operator==(const Value& x, const Value& y) {
-    return x.a_ == y.a_ && x.b_ == y.b_ && x.len_ == y.len_ && x.type_ == y.type_;
+    return x.lo_ == y.lo_ && x.hi_ == y.hi_ && x.tail() == y.tail();
   }
   friend bool operator!=(const Value& x, const Value& y) { return !(x == y); }
   // Total order: by type, then by content (strings by text, ints signed, addresses numerically).
@@ -63,25 +71,38 @@ class Value {
 
   template <typename H>
   friend H AbslHashValue(H h, const Value& v) {
-    return H::combine(std::move(h), v.a_, v.b_, v.len_, static_cast<uint8_t>(v.type_));
+    return H::combine(std::move(h), v.payload(), v.tail());
   }
   // Fast in-process hash (uses interned ids).
   uint64_t FastHash() const {
-    uint64_t h = a_ * 0x9e3779b97f4a7c15ull ^ (b_ + 0x632be59bd9b4e019ull + (uint64_t{len_} << 8) +
-                                               static_cast<uint64_t>(type_));
+    uint64_t h = payload() * 0x9e3779b97f4a7c15ull ^ (0x632be59bd9b4e019ull + tail());
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
     return h ^ (h >> 32);
   }
 
  private:
-  Value(Type t, uint64_t a, uint64_t b, uint8_t len) : a_(a), b_(b), len_(len), type_(t) {}
-  uint64_t a_ = 0;
-  uint64_t b_ = 0;
-  uint8_t len_ = 0;
+  static constexpr uint8_t kInterned = 1;  // flags_: lo_ is an interned IPv6 address id
+  Value(Type t, uint64_t payload, uint8_t len, uint8_t flags)
+      : lo_(static_cast<uint32_t>(payload)), hi_(static_cast<uint32_t>(payload >> 32)), len_(len), type_(t),
+        flags_(flags) {}
+  uint64_t payload() const { return uint64_t{hi_} << 32 | lo_; }
+  // len_, type_ and flags_ as one word (the padding byte is never read).
+  uint32_t tail() const {
+    return uint32_t{len_} | uint32_t{static_cast<uint8_t>(type_)} << 8 | uint32_t{flags_} << 16;
+  }
+  static uint64_t InternIp6(const Ip& ip);
+  static Ip Ip6At(uint32_t id);
+
+  // 8 bytes of payload as two 32-bit halves, so a Value is 12 bytes aligned to 4: int (64-bit),
+  // bool, string id, MAC, IPv4 address (lo_), or interned IPv6 address id (lo_).
+  uint32_t lo_ = 0;
+  uint32_t hi_ = 0;
+  uint8_t len_ = 0;  // prefix length (0..128, IPv4 /n = 96+n)
   Type type_ = Type::kInt;
+  uint8_t flags_ = 0;
 };
-static_assert(sizeof(Value) == 24);
+static_assert(sizeof(Value) == 12);
 
 using Row = std::vector<Value>;
 

@@ -1,6 +1,8 @@
 // Unit tests of the nlog language and engine: one per feature and per compile/transaction error.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "nlog/engine.h"
 #include "nlog/json_io.h"
 
@@ -24,6 +26,106 @@ Engine Make(const std::string& text) {
 }
 
 std::vector<Row> Rows(const Engine& e, const char* table) { return *e.Scan(table); }
+
+// ---- values ----
+
+// StableHash is the `hash` builtin: its results are part of programs' outputs. These were
+// printed by the 24-byte Value (a, b, len, type) before the 12-byte encoding and must not change.
+TEST(NlogValue, StableHashIsUnchangedByTheEncoding) {
+  struct Case {
+    Type type;
+    const char* text;
+    uint64_t h0, h1;
+  };
+  const Case cases[] = {
+  {Type::kIp, "198.18.0.1", 0xf1ddab66c6f32dd0ull, 0x37b7755ba4394c02ull},
+  {Type::kIp, "0.0.0.0", 0xe982c8dd2eeefc63ull, 0x455a9e6a1ab98d2bull},
+  {Type::kIp, "255.255.255.255", 0xbe60286c3a34b098ull, 0x2ccac0666c79ae04ull},
+  {Type::kIp, "2001:db8::1", 0x7da2acd3b048efe9ull, 0x88d1c183a1a5268full},
+  {Type::kIp, "::", 0x04c8e6b4dd8dae82ull, 0x68f8888d431659b7ull},
+  {Type::kIp, "::1", 0xeddedaff78a054eaull, 0x39493f17034eb151ull},
+  {Type::kIp, "fe80::1:2", 0x15b2f5fb5ba49982ull, 0xf1c2e082e2eadb13ull},
+  {Type::kIp, "::ffff:0:0", 0xe982c8dd2eeefc63ull, 0x455a9e6a1ab98d2bull},
+  {Type::kPrefix, "198.18.0.0/15", 0x6d3f7fd7bc3dee93ull, 0xa27c4010eceda15cull},
+  {Type::kPrefix, "0.0.0.0/0", 0xa2093f84aebe0a44ull, 0x81035309cc50c1eeull},
+  {Type::kPrefix, "198.18.0.1/32", 0x5b61c9f4f09ff0b8ull, 0x08386030a8520450ull},
+  {Type::kPrefix, "2001:db8::/32", 0x2a0e6e00c14dbcadull, 0xe701783171e175aaull},
+  {Type::kPrefix, "::/0", 0xf3de26e0ef07b10cull, 0x9fddf4b45ea55947ull},
+  {Type::kPrefix, "fe80::/10", 0xa1b3bb052ba881a2ull, 0x6e33ab36beb06832ull},
+  {Type::kInt, "0", 0x8044259ac302db3eull, 0xb72086e85f020c55ull},
+  {Type::kInt, "-5", 0x94d4a4fa433ead01ull, 0x22d46a05cd57fe48ull},
+  {Type::kInt, "1099511627776", 0x1fbd2e13e5d92c7dull, 0xefd77349b14324a3ull},
+  {Type::kInt, "-9223372036854775808", 0xb6aafb2e85f91c96ull, 0xb493775b13ef9705ull},
+  {Type::kBool, "true", 0x6db8785da7926a81ull, 0xa37947008542d8c4ull},
+  {Type::kBool, "false", 0x78f15cce67a250adull, 0xe2a875571a0510d0ull},
+  {Type::kMac, "02:00:00:00:00:01", 0x54907d067a25d84dull, 0x6df9727e82b1a218ull},
+  {Type::kMac, "ff:ff:ff:ff:ff:ff", 0x26f9d47267d23aecull, 0xd96f7e5ddfa41fe6ull},
+  {Type::kString, "", 0xf05d14062027ba61ull, 0xd004a0eb839b7de0ull},
+  {Type::kString, "web", 0xf4d8997e6350c2f1ull, 0x3d9a93a6edb9faedull},
+  {Type::kString, "a longer string beyond sso", 0x73f78363020b53c1ull, 0x56ec895bc9ce8e93ull},
+  };
+  for (const Case& c : cases) {
+    std::optional<Value> v = Value::Parse(c.type, c.text);
+    ASSERT_TRUE(v.has_value()) << c.text;
+    EXPECT_EQ(v->StableHash(0), c.h0) << c.text;
+    EXPECT_EQ(v->StableHash(0x1234567), c.h1) << c.text;
+  }
+}
+
+// Addresses: inline IPv4-mapped or interned IPv6, one encoding per content. Equality, the order
+// (by the 128-bit address, then the length) and the accessors agree with Ip/Prefix on random
+// addresses of both kinds, some of them close to the IPv4-mapped range.
+TEST(NlogValue, AddressEncodingMatchesIpAndPrefix) {
+  std::mt19937_64 rng(42);
+  auto random_ip = [&]() {
+    switch (rng() % 4) {
+      case 0: return Ip::V4(static_cast<uint32_t>(rng() % 8));  // few: many equal pairs
+      case 1: return Ip::V4(static_cast<uint32_t>(rng()));
+      case 2: return Ip{0, (rng() % 3 == 0 ? 0x0000fffe00000000ull : 0x0000ffff00000000ull) | (rng() % 4)};
+      default: return Ip{rng() % 3 == 0 ? 0 : 0x20010db800000000ull | (rng() % 4), rng() % 4};
+    }
+  };
+  std::vector<Ip> ips;
+  std::vector<Prefix> prefixes;
+  for (int i = 0; i < 300; ++i) {
+    ips.push_back(random_ip());
+    const int len = static_cast<int>(rng() % 129);
+    prefixes.push_back(Prefix::Make(random_ip(), len));
+  }
+  for (size_t i = 0; i < ips.size(); ++i) {
+    const Value a = Value::FromIp(ips[i]);
+    ASSERT_EQ(a.type(), Type::kIp);
+    ASSERT_EQ(a.AsIp(), ips[i]);
+    ASSERT_EQ(*Value::Parse(Type::kIp, ips[i].ToString()), a) << ips[i].ToString();
+    const Value p = Value::FromPrefix(prefixes[i]);
+    ASSERT_EQ(p.AsPrefix(), prefixes[i]);
+    ASSERT_EQ(*Value::Parse(Type::kPrefix, prefixes[i].ToString()), p) << prefixes[i].ToString();
+    for (size_t j = 0; j < ips.size(); ++j) {
+      const Value b = Value::FromIp(ips[j]);
+      ASSERT_EQ(a == b, ips[i] == ips[j]);
+      if (a == b) {
+        ASSERT_EQ(a.FastHash(), b.FastHash());
+      }
+      const int want = ips[i] < ips[j] ? -1 : ips[j] < ips[i] ? 1 : 0;
+      ASSERT_EQ(Compare(a, b), want) << ips[i].ToString() << " vs " << ips[j].ToString();
+      const Value q = Value::FromPrefix(prefixes[j]);
+      ASSERT_EQ(p == q, prefixes[i] == prefixes[j]);
+      const int pwant = prefixes[i] < prefixes[j] ? -1 : prefixes[j] < prefixes[i] ? 1 : 0;
+      ASSERT_EQ(Compare(p, q), pwant) << prefixes[i].ToString() << " vs " << prefixes[j].ToString();
+      if (p == q) {
+        ASSERT_EQ(p.FastHash(), q.FastHash());
+      }
+    }
+  }
+  // Types order first; a zero int is the default value; ints order signed, MACs unsigned.
+  EXPECT_EQ(Value(), Value::Int(0));
+  EXPECT_LT(Compare(Value::Int(5), Value::String("a")), 0);
+  EXPECT_LT(Compare(Value::Int(-1), Value::Int(1)), 0);
+  EXPECT_LT(Compare(Value::Mac(1), Value::Mac(0xff0000000000ull)), 0);
+  EXPECT_EQ(Value::Mac(0xff0000000001ull).ToString(), "ff:00:00:00:00:01");
+  EXPECT_EQ(Value::Int(-9000000000).AsInt(), -9000000000);
+  EXPECT_NE(Value::Int(1), Value::Bool(true));
+}
 
 // ---- compile errors ----
 
