@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "controller/api/nb_catalog.h"
 #include "controller/api/nb_objects.h"
 #include "controller/api/openapi_doc.h"
 #include "controller/nb_spec.h"
@@ -234,36 +235,33 @@ class ApiServer::Impl {
   ApiResponse Get(const Caller& c, const NbObjectId& id) {
     if (!CanRead(c, id))
       return ErrorResponse({403, "forbidden", absl::StrCat(c.Who(), " may not read ", NbObjectName(id)), {}});
-    auto range = store_->Range(kNbPrefix);
-    if (!range.ok()) return ErrorResponse(StoreError(range.status()));
-    std::string key = NbObjectKey(id);
-    const store::KeyValue* found = nullptr;
-    for (const auto& kv : range->kvs)
-      if (kv.key == key) found = &kv;
+    std::lock_guard<std::mutex> lock(write_mu_);
+    auto synced = SyncCatalog();
+    if (auto* e = std::get_if<ApiError>(&synced)) return ErrorResponse(*e);
+    const NbCatalog::Object* found = catalog_.Find(NbObjectKey(id));
     if (!found) return ErrorResponse({404, "not_found", absl::StrCat(NbObjectName(id), " does not exist"), {}});
-    json j = ObjectJson(id, *found);
+    json j = ObjectJson(id, found->kv);
     json refs = json::array();
-    for (const NbReference& ref : Referrers(range->kvs, id)) {
+    for (const NbReference& ref : catalog_.Referrers(id)) {
       if (!CanRead(c, ref.from)) continue;  // a tenant-admin never learns of other tenants' objects
       refs.push_back(json{{"kind", ref.from.kind}, {"tenant", ref.from.tenant}, {"name", ref.from.name}, {"field", ref.field}});
     }
     j["referrers"] = refs;
-    j["store_revision"] = range->revision;
+    j["store_revision"] = catalog_.revision();
     return JsonResponse(200, j);
   }
 
-  // Objects (other than `id` itself) that refer to `id`.
-  static std::vector<NbReference> Referrers(const std::vector<store::KeyValue>& kvs, const NbObjectId& id) {
-    std::vector<NbReference> out;
-    for (const auto& kv : kvs) {
-      auto from = ParseNbObjectKey(kv.key);
-      if (!from.ok() || *from == id) continue;
-      auto refs = ObjectReferences(*from, kv.value);
-      if (!refs.ok()) continue;
-      for (auto& r : *refs)
-        if (r.to == id) out.push_back(std::move(r));
-    }
-    return out;
+  // Reads every stored object (and the guard key) and brings the catalog to them; returns the
+  // guard key's mod_revision. REQUIRES: write_mu_ held.
+  std::variant<int64_t, ApiError> SyncCatalog() {
+    auto range = store_->Range("/rampart/nb");  // the objects and the guard key, in one read
+    if (!range.ok()) return StoreError(range.status());
+    int64_t guard_rev = 0;
+    for (const auto& kv : range->kvs)
+      if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
+    if (auto st = catalog_.Sync(range->kvs, range->revision); !st.ok())
+      return ApiError{500, "store_corrupt", absl::StrCat("a stored object cannot be read: ", st.message()), {}};
+    return guard_rev;
   }
 
   // ---- writes ----
@@ -296,21 +294,16 @@ class ApiServer::Impl {
     }
     std::lock_guard<std::mutex> lock(write_mu_);
     for (int attempt = 0;; ++attempt) {
-      auto range = store_->Range("/rampart/nb");  // the objects and the guard key, in one read
-      if (!range.ok()) return ErrorResponse(StoreError(range.status()));
-      std::map<std::string, const store::KeyValue*> stored;
-      int64_t guard_rev = 0;
-      for (const auto& kv : range->kvs) {
-        if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
-        else if (kv.key.compare(0, kNbPrefix.size(), kNbPrefix) == 0) stored[kv.key] = &kv;
-      }
+      auto synced = SyncCatalog();
+      if (auto* e = std::get_if<ApiError>(&synced)) return ErrorResponse(*e);
+      const int64_t guard_rev = std::get<int64_t>(synced);
       std::vector<Planned> plan;
       for (const NbDocument& d : docs) {
         Planned p{d, {d.kind, d.tenant, d.name}, "", "created", 0};
         p.key = NbObjectKey(p.id);
-        if (auto it = stored.find(p.key); it != stored.end()) {
-          p.old_revision = it->second->mod_revision;
-          p.result = it->second->value == d.json ? "unchanged" : "updated";
+        if (const NbCatalog::Object* o = catalog_.Find(p.key)) {
+          p.old_revision = o->kv.mod_revision;
+          p.result = o->kv.value == d.json ? "unchanged" : "updated";
         }
         if (d.revision >= 0 && d.revision != p.old_revision)
           return ErrorResponse({409, "stale",
@@ -320,13 +313,30 @@ class ApiServer::Impl {
                                              "; read it again (rampartctl get) and re-apply your change"), {}});
         plan.push_back(std::move(p));
       }
-      // 3. References on the merged set: stored objects (minus the replaced ones) + the documents.
-      std::vector<NbSource> merged;
-      for (const auto& [key, kv] : stored)
-        if (!seen.count(key)) merged.push_back(NbSource{kv->value, key, 0, 0});
-      for (const NbDocument& d : docs) merged.push_back(d.source);
-      auto spec = ParseNbSources(merged, &parse_cache_);
-      if (!spec.ok()) return ErrorResponse({400, "invalid", std::string(spec.status().message()), {std::string(spec.status().message())}});
+      // 3. References and unique claims: the changed documents with the stored objects they can
+      //    affect or depend on (NbCatalog::Scope; the same verdict as checking every object).
+      std::vector<NbCatalog::Change> changes;
+      for (const Planned& p : plan) {
+        if (p.result == "unchanged") continue;
+        auto deps = ObjectDeps(p.id, p.doc.json);
+        if (!deps.ok()) return ErrorResponse({400, "invalid", absl::StrCat(DocName(p.doc), ": ", deps.status().message()), {}});
+        changes.push_back({p.key, std::move(*deps)});
+      }
+      if (!changes.empty()) {
+        std::vector<std::string> scope = catalog_.Scope(changes);
+        std::map<std::string, const NbSource*> given;  // documents of this apply, by key
+        for (const Planned& p : plan) given[p.key] = &p.doc.source;
+        std::vector<NbSource> merged;
+        for (const std::string& key : scope) {
+          // An unchanged document of this apply stands for its stored copy (errors name the file).
+          auto g = given.find(key);
+          merged.push_back(g != given.end() ? *g->second : NbSource{catalog_.Find(key)->kv.value, key, 0, 0});
+        }
+        for (const Planned& p : plan)
+          if (p.result != "unchanged") merged.push_back(p.doc.source);
+        auto spec = ParseNbSources(merged, &parse_cache_);
+        if (!spec.ok()) return ErrorResponse({400, "invalid", std::string(spec.status().message()), {std::string(spec.status().message())}});
+      }
       // 4. Commit every change at once.
       store::Txn txn;
       for (const Planned& p : plan) {
@@ -334,7 +344,7 @@ class ApiServer::Impl {
         txn.compares.push_back(store::Compare::ModRevision(p.key, p.old_revision));
         txn.ops.push_back(store::Op::Put(p.key, p.doc.json));
       }
-      int64_t revision = range->revision;
+      int64_t revision = catalog_.revision();
       if (!txn.ops.empty() && !dry) {
         txn.compares.push_back(store::Compare::ModRevision(kGuardKey, guard_rev));
         txn.ops.push_back(store::Op::Put(kGuardKey, "apply"));
@@ -361,22 +371,16 @@ class ApiServer::Impl {
     std::lock_guard<std::mutex> lock(write_mu_);
     std::string key = NbObjectKey(id);
     for (int attempt = 0;; ++attempt) {
-      auto range = store_->Range("/rampart/nb");
-      if (!range.ok()) return ErrorResponse(StoreError(range.status()));
-      std::vector<store::KeyValue> objects;
-      const store::KeyValue* found = nullptr;
-      int64_t guard_rev = 0;
-      for (const auto& kv : range->kvs) {
-        if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
-        else if (kv.key.compare(0, kNbPrefix.size(), kNbPrefix) == 0) objects.push_back(kv);
-      }
-      for (const auto& kv : objects)
-        if (kv.key == key) found = &kv;
-      if (!found) return ErrorResponse({404, "not_found", absl::StrCat(NbObjectName(id), " does not exist"), {}});
+      auto synced = SyncCatalog();
+      if (auto* e = std::get_if<ApiError>(&synced)) return ErrorResponse(*e);
+      const int64_t guard_rev = std::get<int64_t>(synced);
+      const NbCatalog::Object* obj = catalog_.Find(key);
+      if (!obj) return ErrorResponse({404, "not_found", absl::StrCat(NbObjectName(id), " does not exist"), {}});
+      const store::KeyValue* found = &obj->kv;
       if (expect_revision >= 0 && expect_revision != found->mod_revision)
         return ErrorResponse({409, "stale", absl::StrCat(NbObjectName(id), " is at revision ", found->mod_revision,
                                                          ", not ", expect_revision, "; nothing was deleted"), {}});
-      std::vector<NbReference> refs = Referrers(objects, id);
+      std::vector<NbReference> refs = catalog_.Referrers(id);
       if (!refs.empty()) {
         constexpr size_t kNamed = 10;  // in the message; details list up to 1000
         std::vector<std::string> names;
@@ -389,8 +393,8 @@ class ApiServer::Impl {
                                            more, "; delete or change those first"), names});
       }
       std::vector<NbSource> rest;
-      for (const auto& kv : objects)
-        if (kv.key != key) rest.push_back(NbSource{kv.value, kv.key, 0, 0});
+      for (const std::string& k : catalog_.Scope({NbCatalog::Change{key, std::nullopt}}))
+        rest.push_back(NbSource{catalog_.Find(k)->kv.value, k, 0, 0});
       if (auto spec = ParseNbSources(rest, &parse_cache_); !spec.ok())
         return ErrorResponse({409, "referenced", absl::StrCat("cannot delete ", NbObjectName(id), ": without it ", spec.status().message()), {}});
       store::Txn txn;
@@ -415,7 +419,8 @@ class ApiServer::Impl {
   ApiOptions options_;
   std::vector<ApiToken> tokens_;
   std::mutex write_mu_;
-  NbParseCache parse_cache_;  // guarded by write_mu_: the stored objects, parsed
+  NbParseCache parse_cache_;  // guarded by write_mu_: the objects of the latest validation, parsed
+  NbCatalog catalog_;         // guarded by write_mu_: the stored objects, indexed by dependency
 
  public:
   size_t options_max_body() const { return options_.max_body_bytes; }

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/ip.h"
+#include "nlog/value.h"
 #include "nlohmann/json.hpp"
 
 namespace rampart::controller {
@@ -81,13 +83,14 @@ absl::StatusOr<std::vector<InputRow>> ObjectRows(std::string_view key, std::stri
   return SpecToRows(*spec);
 }
 
-absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, std::string_view json) {
+absl::StatusOr<NbObjectDeps> ObjectDeps(const NbObjectId& id, std::string_view json) {
   // Read straight from the canonical JSON (no YAML or rule parsing: describe and delete look at
   // every stored object). Shapes were validated when the object was applied.
   nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
     return absl::InvalidArgumentError(absl::StrCat(NbObjectKey(id), ": stored value is not a JSON object"));
-  std::vector<NbReference> out;
+  NbObjectDeps deps;
+  std::vector<NbReference>& out = deps.refs;
   const std::string& t = id.tenant;
   auto text = [](const nlohmann::json& v) -> std::string {
     if (v.is_string()) return v.get<std::string>();
@@ -103,11 +106,24 @@ absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, 
     auto it = j.find(f);
     return it == j.end() ? kNull : *it;
   };
+  // Claims are "<what>/<tenant>/<value>", values in one normal form (a MAC or address written
+  // two ways is one claim).
+  auto claim = [&](const char* what, const std::string& value) {
+    deps.unique.push_back(absl::StrCat(what, "/", t, "/", value));
+  };
   if (!t.empty()) ref("tenant", "Tenant", "", nlohmann::json(t));
-  if (id.kind == "Port") {
+  if (id.kind == "LogicalSwitch") {
+    claim("datapath", id.name);  // switches and routers share one namespace
+  } else if (id.kind == "Port") {
     ref("switch", "LogicalSwitch", t, field("switch"));
     ref("host", "Host", "", field("host"));
+    if (auto mac = nlog::Value::Parse(nlog::Type::kMac, text(field("mac"))))
+      claim("mac", absl::StrCat(mac->AsMac()));
+    const auto& ips = field("ips");
+    for (size_t i = 0; ips.is_array() && i < ips.size(); ++i)
+      if (auto ip = Ip::Parse(text(ips[i]))) claim("ip", ip->ToString());
   } else if (id.kind == "LogicalRouter") {
+    claim("datapath", id.name);
     const auto& ports = field("ports");
     for (size_t i = 0; ports.is_array() && i < ports.size(); ++i)
       if (ports[i].is_object() && ports[i].contains("switch"))
@@ -120,17 +136,22 @@ absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, 
         ref(absl::StrCat("policy_routes[", i, "].action"), "Firewall", t, nlohmann::json(a.substr(9)));
     }
   } else if (id.kind == "AddressGroup" || id.kind == "VnicPolicy") {
+    if (id.kind == "VnicPolicy") claim("policy", id.name);  // firewalls and vNIC policies share one namespace
     const char* f = id.kind == "AddressGroup" ? "ports" : "applied_to";
     const auto& l = field(f);
     for (size_t i = 0; l.is_array() && i < l.size(); ++i)
       if (!l[i].is_object()) ref(absl::StrCat(f, "[", i, "]"), "Port", t, l[i]);
   } else if (id.kind == "Firewall") {
+    claim("policy", id.name);
     const auto& pl = field("placement");
     if (pl.is_object() && pl.contains("attached_to_router")) {
       ref("placement.attached_to_router", "LogicalRouter", t, pl["attached_to_router"]);
     } else if (pl.is_object() && pl.contains("inline") && pl["inline"].is_object()) {
-      if (pl["inline"].contains("router")) ref("placement.inline.router", "LogicalRouter", t, pl["inline"]["router"]);
-      if (pl["inline"].contains("switch")) ref("placement.inline.switch", "LogicalSwitch", t, pl["inline"]["switch"]);
+      const auto& in = pl["inline"];
+      if (in.contains("router")) ref("placement.inline.router", "LogicalRouter", t, in["router"]);
+      if (in.contains("switch")) ref("placement.inline.switch", "LogicalSwitch", t, in["switch"]);
+      if (in.contains("router") && in.contains("switch"))
+        claim("inline", absl::StrCat(text(in["switch"]), "/", text(in["router"])));
     }
   }
   // Rules name address groups as {group: NAME} anywhere inside.
@@ -147,7 +168,13 @@ absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, 
   };
   walk(field("rules"));
   for (const auto& g : groups) ref("rules", "AddressGroup", t, nlohmann::json(g));
-  return out;
+  return deps;
+}
+
+absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, std::string_view json) {
+  auto deps = ObjectDeps(id, json);
+  if (!deps.ok()) return deps.status();
+  return std::move(deps->refs);
 }
 
 }  // namespace rampart::controller

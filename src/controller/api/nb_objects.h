@@ -58,6 +58,20 @@ struct NbReference {
 // Every reference `json` (the object `id`) makes to other objects (also to its Tenant).
 absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, std::string_view json);
 
+// What the validity of a set of objects can depend on, for one object: the references it makes
+// (as ObjectReferences) and the values it claims that must be unique within its tenant:
+//   "datapath/<tenant>/<name>"  a LogicalSwitch's or LogicalRouter's name (one namespace)
+//   "policy/<tenant>/<name>"    a Firewall's or VnicPolicy's name (one namespace)
+//   "mac/<tenant>/<48-bit value>", "ip/<tenant>/<address>"  a Port's MAC and each of its IPs
+//   "inline/<tenant>/<switch>/<router>"  the wire an inline Firewall sits on
+// Every cross-object check ParseNbSources makes is a reference check or one of these claims
+// (NbCatalog::Scope relies on it; nb_catalog_test checks it against whole-set validation).
+struct NbObjectDeps {
+  std::vector<NbReference> refs;
+  std::vector<std::string> unique;
+};
+absl::StatusOr<NbObjectDeps> ObjectDeps(const NbObjectId& id, std::string_view json);
+
 }  // namespace rampart::controller
 
 #endif  // RAMPART_CONTROLLER_API_NB_OBJECTS_H_

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "test/controller/api/random_spec.h"
 
 namespace rampart::controller {
 namespace {
@@ -142,76 +143,6 @@ TEST(NbObjects, ReferencesOfAnObject) {
   for (const auto& r : *refs) got.push_back(absl::StrCat(r.field, "->", NbObjectName(r.to)));
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<std::string>{"host->Host h1", "switch->LogicalSwitch A/ls1", "tenant->Tenant A"}));
-}
-
-// ---- random specs ----
-
-std::string RandomSpec(std::mt19937& rng) {
-  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
-  std::string y;
-  auto doc = [&](const std::string& d) { absl::StrAppend(&y, y.empty() ? "" : "---\n", d); };
-  int hosts = 1 + pick(4);
-  for (int h = 0; h < hosts; ++h) doc(absl::StrCat("kind: Host\nname: h", h, "\nunderlay: 198.19.255.", h + 1, "\n"));
-  int tenants = 1 + pick(3);
-  for (int t = 0; t < tenants; ++t) {
-    std::string T = absl::StrCat("T", t);
-    doc(absl::StrCat("kind: Tenant\nname: ", T, "\n"));
-    int sws = 1 + pick(4);
-    for (int s = 0; s < sws; ++s)
-      doc(absl::StrCat("kind: LogicalSwitch\ntenant: ", T, "\nname: s", s, "\ncidr: 198.18.", s, ".0/24\n"));
-    int ports = pick(8);
-    std::vector<std::string> port_names;
-    for (int p = 0; p < ports; ++p) {
-      int s = pick(sws);
-      std::string d = absl::StrCat("kind: Port\ntenant: ", T, "\nswitch: s", s, "\nname: p", p, "\nmac: \"02:00:00:00:0", t, ":",
-                                   absl::StrCat(p < 10 ? "0" : "", p), "\"\nips: [198.18.", s, ".", 10 + p, "]\n");
-      if (pick(3)) absl::StrAppend(&d, "host: h", pick(hosts), "\n");
-      if (pick(2)) absl::StrAppend(&d, "labels: {role: ", pick(2) ? "web" : "db", "}\n");
-      doc(d);
-      port_names.push_back(absl::StrCat("p", p));
-    }
-    // A router on a random non-empty subset of switches (always s0).
-    std::string r = absl::StrCat("kind: LogicalRouter\ntenant: ", T, "\nname: r0\nports:\n");
-    std::vector<int> on = {0};
-    for (int s = 1; s < sws; ++s)
-      if (pick(2)) on.push_back(s);
-    for (int s : on) absl::StrAppend(&r, "  - {switch: s", s, ", ip: 198.18.", s, ".1}\n");
-    if (pick(2)) absl::StrAppend(&r, "static_routes:\n  - {prefix: 198.18.200.0/24, nexthop: 198.18.0.254}\n");
-    bool fw = pick(2);
-    if (fw) absl::StrAppend(&r, "policy_routes:\n  - match: {source: 198.18.0.0/24}\n    action: firewall fw\n  - {priority: 5, match: {destination: 198.18.9.0/24}, action: drop}\n");
-    doc(r);
-    int groups = pick(3);
-    for (int g = 0; g < groups; ++g) {
-      std::string d = absl::StrCat("kind: AddressGroup\ntenant: ", T, "\nname: g", g, "\n");
-      bool any = false;
-      if (pick(2)) absl::StrAppend(&d, "prefixes: [198.18.", 100 + g, ".0/24]\n"), any = true;
-      if (!port_names.empty() && pick(2)) absl::StrAppend(&d, "ports: [", port_names[pick(port_names.size())], "]\n"), any = true;
-      if (!any || pick(2)) absl::StrAppend(&d, "selector: {role: web}\n");
-      doc(d);
-    }
-    auto rules = [&]() {
-      std::string out = "rules:\n";
-      int n = pick(4);
-      for (int i = 0; i < n; ++i) {
-        absl::StrAppend(&out, "  - id: ", 10 * (i + 1), "\n");
-        if (groups && pick(2)) absl::StrAppend(&out, "    source: [{group: g", pick(groups), "}]\n");
-        else if (pick(2)) absl::StrAppend(&out, "    source: [198.18.", pick(4), ".0/24]\n");
-        if (pick(2)) absl::StrAppend(&out, "    protocol: tcp\n    destination_ports: [", 20 + pick(100), "]\n");
-        absl::StrAppend(&out, "    action: ", pick(2) ? "allow" : "drop", "\n");
-      }
-      return n ? out : std::string();
-    };
-    if (fw) doc(absl::StrCat("kind: Firewall\ntenant: ", T, "\nname: fw\nplacement: {attached_to_router: r0}\ndefault: ", pick(2) ? "allow" : "drop", "\n", rules()));
-    if (on.size() > 1 && pick(2))
-      doc(absl::StrCat("kind: Firewall\ntenant: ", T, "\nname: fwi\nplacement: {inline: {switch: s", on[1], ", router: r0}}\n", rules()));
-    if (!port_names.empty() && pick(2)) {
-      std::string d = absl::StrCat("kind: VnicPolicy\ntenant: ", T, "\nname: vp\napplied_to: [", port_names[pick(port_names.size())]);
-      if (pick(2)) absl::StrAppend(&d, ", {selector: {role: db}}");
-      absl::StrAppend(&d, "]\n", rules());
-      doc(d);
-    }
-  }
-  return y;
 }
 
 TEST(NbObjects, RandomSpecsGiveTheSameRowsThreeWays) {
