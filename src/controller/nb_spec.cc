@@ -167,6 +167,13 @@ struct PendingRules {  // rules are checked once every AddressGroup is known
 
 }  // namespace
 
+// A document's parse, carried by its NbSource from ParseNbDocuments to ParseNbSources.
+struct NbParsedDoc {
+  bool ready = false;  // root is set
+  YAML::Node root;     // `revision` removed
+  std::shared_ptr<RulesAlone> rules;
+};
+
 struct NbParseCache::Impl {
   struct Entry {
     YAML::Node root;
@@ -270,6 +277,13 @@ class Parser {
       DocCtx c{d.file, d.index, d.first_line, "", ""};
       YAML::Node root;
       NbParseCache::Impl::Entry* entry = nullptr;
+      if (d.parsed && d.parsed->ready) {  // parsed before (ParseNbDocuments)
+        rules_slot_ = &d.parsed->rules;
+        Document(c, d.parsed->root);
+        if (roots) roots->push_back(d.parsed->root);
+        if (revisions) revisions->push_back(-1);
+        continue;
+      }
       if (cache) {
         auto it = cache->by_text.find(d.text);
         if (it != cache->by_text.end()) {
@@ -300,6 +314,11 @@ class Parser {
           Fail(c, rv, "revision", "expected the object's revision (a number >= 0), got " + TypeOf(rv));
         revision = v;
         root.remove("revision");
+      }
+      if (d.parsed) {
+        d.parsed->root = root;
+        d.parsed->ready = true;
+        if (!entry) rules_slot_ = &d.parsed->rules;
       }
       Document(c, root);
       if (roots) roots->push_back(root);
@@ -579,22 +598,29 @@ class Parser {
     RulesAlone out;
     if (!rules.IsDefined() || rules.IsNull()) return out;
     List(c, rules, "rules");
-    YAML::Emitter e;
-    e << YAML::BeginMap << YAML::Key << "default" << YAML::Value << pr.default_action;
-    e << YAML::Key << "address_groups" << YAML::Value << YAML::BeginSeq;
+    // The rules as a policy document (policy/policy_parser.h) that shares the rules' nodes: no
+    // text is emitted and parsed again.
+    YAML::Node doc(YAML::NodeType::Map);
+    doc["default"] = pr.default_action;
+    YAML::Node groups(YAML::NodeType::Sequence);
     std::set<std::string> used;
     GroupNames(rules, &used);
     for (const auto& g : used) {
-      e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << g << YAML::Key << "prefixes"
-        << YAML::Value << YAML::Flow << YAML::BeginSeq << YAML::EndSeq << YAML::EndMap;
+      YAML::Node gn(YAML::NodeType::Map);
+      gn["name"] = g;
+      gn["prefixes"] = YAML::Node(YAML::NodeType::Sequence);
+      groups.push_back(gn);
     }
-    e << YAML::EndSeq << YAML::Key << "rules" << YAML::Value << rules << YAML::EndMap;
-    auto pol = ParsePolicyYaml(e.c_str(), "@");
+    doc["address_groups"] = groups;
+    doc["rules"] = rules;
+    auto pol = ParsePolicyNode(doc, "@");
     if (!pol.ok()) {
       // "@:L:C: rules[3].x: reason" -> our location of rules[3], the path and the reason.
       std::string msg(pol.status().message());
       std::string rest = msg;
-      if (msg.rfind("@:", 0) == 0) {
+      if (msg.rfind("@: ", 0) == 0) {
+        rest = msg.substr(3);
+      } else if (msg.rfind("@:", 0) == 0) {
         size_t a = msg.find(": ", 2);
         if (a != std::string::npos) rest = msg.substr(a + 2);
       }
@@ -829,6 +855,7 @@ absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, 
   std::vector<NbDocument> out;
   absl::Status first;
   for (NbSource& d : docs) {
+    d.parsed = std::make_shared<NbParsedDoc>();  // kept for ParseNbSources (the merged check)
     absl::Status st = Guard(d.file, [&]() -> absl::Status {
       Parser p(false);
       std::vector<YAML::Node> roots;

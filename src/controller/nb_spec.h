@@ -97,11 +97,15 @@ absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path);
 //   "<file>:<line>: document <index> (<Kind> <name>): <field path>: <reason>"
 // or, when index is 0 (e.g. an object read back from the store, file = its key),
 //   "<file> (<Kind> <name>): <field path>: <reason>".
+struct NbParsedDoc;
 struct NbSource {
   std::string text;    // one YAML or JSON document
   std::string file;    // names the input in errors
   int index = 0;       // 1-based document number within `file`; 0 = none
   int first_line = 0;  // 0-based line of text's first line within `file`
+  // Set by ParseNbDocuments: the document's parse (YAML tree, rules), which ParseNbSources then
+  // reuses instead of parsing `text` again. Shared by copies of the source; read-only once set.
+  std::shared_ptr<NbParsedDoc> parsed;
 };
 
 // One document checked alone: kind, names, field names and types, values (addresses, MACs,

@@ -478,6 +478,11 @@ absl::StatusOr<Policy> ParsePolicyYaml(std::string_view text, std::string_view d
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(Format(doc_name, Fail{"", absl::StrCat("YAML syntax error: ", e.msg), e.mark}));
   }
+  return ParsePolicyNode(root, doc_name);
+}
+
+absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root, std::string_view doc_view) {
+  const std::string doc_name(doc_view);
   try {
     Parser p;
     return p.Parse(root);

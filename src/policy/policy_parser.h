@@ -15,12 +15,16 @@
 
 #include "absl/status/statusor.h"
 #include "policy/policy.h"
+#include "yaml-cpp/yaml.h"
 
 namespace rampart {
 
 // Parses one policy document. `doc_name` (a file name, or e.g. "request body") prefixes errors.
 // A rule without `id` gets its position as id; without `priority`, its position as priority.
 absl::StatusOr<Policy> ParsePolicyYaml(std::string_view text, std::string_view doc_name);
+
+// The same for a document already loaded by yaml-cpp (marks in errors are the node's own).
+absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root, std::string_view doc_name);
 
 // Reads and parses `path`; errors name the path.
 absl::StatusOr<Policy> ParsePolicyFile(const std::string& path);
