@@ -33,7 +33,7 @@
 //                  the rules deriving PFlow (the host-specific delivery flows, which in OVN each
 //                  chassis' ovn-controller computes, not northd) are left out.
 //   --memory       after the full compute, the engine's bytes per table (rows, arity, indexes; values,
-//                  counts, hashes, row set, index heads and links, aggregate state), the string
+//                  counts, row set, index heads and links, aggregate state), the string
 //                  pool, the stage's input-row copy, and their sum against the RSS growth.
 #include <malloc.h>
 
@@ -191,19 +191,18 @@ nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_byt
     return k == nlog::TableKind::kInput ? "input" : k == nlog::TableKind::kOutput ? "output" : "internal";
   };
   if (print) {
-    std::printf("  memory by table (bytes; values/counts/hashes/set/index heads/index links/aggregate)\n");
+    std::printf("  memory by table (bytes; values/counts/set/index heads/index links/aggregate)\n");
     std::printf("    %-22s %-8s %9s %5s %3s %11s %7s  %s\n", "table", "kind", "rows", "arity", "ix", "bytes", "B/row",
-                "values counts hashes set heads links agg");
+                "values counts set heads links agg");
   }
   for (const auto& t : tables) {
     out.push_back({{"table", t.name}, {"kind", kind(t.kind)}, {"rows", t.rows}, {"arity", t.arity},
-                   {"indexes", t.indexes}, {"values", t.values}, {"counts", t.counts}, {"hashes", t.hashes},
+                   {"indexes", t.indexes}, {"values", t.values}, {"counts", t.counts},
                    {"free_list", t.free_list}, {"row_set", t.row_set}, {"index_heads", t.index_heads},
                    {"index_links", t.index_links}, {"aggregate", t.aggregate}, {"total", t.total}});
     sum.rows += t.rows;
     sum.values += t.values;
     sum.counts += t.counts;
-    sum.hashes += t.hashes;
     sum.free_list += t.free_list;
     sum.row_set += t.row_set;
     sum.index_heads += t.index_heads;
@@ -211,16 +210,16 @@ nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_byt
     sum.aggregate += t.aggregate;
     sum.total += t.total;
     if (print && t.total >= 64 * 1024)
-      std::printf("    %-22s %-8s %9zu %5d %3d %11zu %7.0f  %zu %zu %zu %zu %zu %zu %zu\n", t.name.c_str(), kind(t.kind),
+      std::printf("    %-22s %-8s %9zu %5d %3d %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", t.name.c_str(), kind(t.kind),
                   t.rows, t.arity, t.indexes, t.total, t.rows ? static_cast<double>(t.total) / t.rows : 0.0, t.values,
-                  t.counts, t.hashes, t.row_set, t.index_heads, t.index_links, t.aggregate);
+                  t.counts, t.row_set, t.index_heads, t.index_links, t.aggregate);
   }
   const nlog::StringPoolStats pool = nlog::GetStringPoolStats();
   const size_t accounted = engine.MemoryBytes() + pool.bytes + input_copy_bytes;
   if (print) {
-    std::printf("    %-22s %-8s %9zu %5s %3s %11zu %7.0f  %zu %zu %zu %zu %zu %zu %zu\n", "(all tables)", "", sum.rows, "",
+    std::printf("    %-22s %-8s %9zu %5s %3s %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", "(all tables)", "", sum.rows, "",
                 "", sum.total, sum.rows ? static_cast<double>(sum.total) / sum.rows : 0.0, sum.values, sum.counts,
-                sum.hashes, sum.row_set, sum.index_heads, sum.index_links, sum.aggregate);
+                sum.row_set, sum.index_heads, sum.index_links, sum.aggregate);
     std::printf("    engine MemoryBytes %.1f MiB; string pool %zu strings %.1f MiB (whole process); input-row copy %.1f MiB;\n"
                 "    sum %.1f MiB vs RSS growth %.1f MiB (%.0f B/rule accounted, %.0f B/rule RSS)\n",
                 engine.MemoryBytes() / 1048576.0, pool.strings, pool.bytes / 1048576.0, input_copy_bytes / 1048576.0,

@@ -687,7 +687,6 @@ std::vector<TableMemory> Engine::MemoryByTable() const {
     tm.indexes = rel.num_indexes();
     tm.values = m.values;
     tm.counts = m.counts;
-    tm.hashes = m.hashes;
     tm.free_list = m.free_list;
     tm.row_set = m.row_set;
     tm.index_heads = m.index_heads;

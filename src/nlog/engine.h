@@ -69,7 +69,6 @@ struct TableMemory {
   int indexes = 0;
   size_t values = 0;       // row values
   size_t counts = 0;       // support counts
-  size_t hashes = 0;       // stored row hashes
   size_t free_list = 0;    // freed row slots
   size_t row_set = 0;      // the row hash set
   size_t index_heads = 0;  // index maps (key hash -> first row)

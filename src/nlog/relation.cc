@@ -74,6 +74,7 @@ int64_t Relation::AddCount(const Value* row, int64_t delta) {
   if (it == rows_.end()) {
     if (delta < 0) std::abort();  // negative support count: a bug, crash loudly
     if (delta == 0) return 0;
+    if (delta > kMaxCount) std::abort();
     uint32_t id;
     if (!free_.empty()) {
       id = free_.back();
@@ -83,10 +84,8 @@ int64_t Relation::AddCount(const Value* row, int64_t delta) {
       id = static_cast<uint32_t>(counts_.size());
       values_.insert(values_.end(), row, row + arity_);
       counts_.push_back(0);
-      hashes_.push_back(0);
     }
-    hashes_[id] = HashRow(row);
-    counts_[id] = delta;
+    counts_[id] = static_cast<int32_t>(delta);
     rows_.insert(id);
     for (Index& ix : indexes_) IndexInsert(ix, id);
     return 0;
@@ -94,8 +93,8 @@ int64_t Relation::AddCount(const Value* row, int64_t delta) {
   uint32_t id = *it;
   int64_t old = counts_[id];
   int64_t now = old + delta;
-  if (now < 0) std::abort();
-  counts_[id] = now;
+  if (now < 0 || now > kMaxCount) std::abort();  // negative or 32-bit overflow: crash loudly
+  counts_[id] = static_cast<int32_t>(now);
   if (now == 0) {
     for (Index& ix : indexes_) IndexErase(ix, id);
     rows_.erase(it);
@@ -116,7 +115,6 @@ Relation::Memory Relation::MemoryUsage() const {
   Memory m;
   m.values = values_.capacity() * sizeof(Value);
   m.counts = counts_.capacity() * sizeof(counts_[0]);
-  m.hashes = hashes_.capacity() * sizeof(hashes_[0]);
   m.free_list = free_.capacity() * sizeof(uint32_t);
   m.row_set = rows_.capacity() * (sizeof(uint32_t) + 1);
   for (const Index& ix : indexes_) {

@@ -37,6 +37,8 @@ class Relation {
 
   const Value* RowAt(uint32_t id) const { return &values_[size_t{id} * arity_]; }
   int64_t CountAt(uint32_t id) const { return counts_[id]; }
+  // Support counts are 32-bit: a count past this is a crash (2^31 derivations of one row).
+  static constexpr int64_t kMaxCount = 0x7fffffff;
 
   // Calls f(id) for every row whose index columns equal key[0..cols.size()).
   template <typename F>
@@ -71,12 +73,11 @@ class Relation {
   struct Memory {
     size_t values = 0;       // row values (the arena, free slots included)
     size_t counts = 0;       // support counts
-    size_t hashes = 0;       // stored row hashes
     size_t free_list = 0;    // ids of freed arena slots
     size_t row_set = 0;      // the hash set of row ids
     size_t index_heads = 0;  // every index's key-hash -> first row map
     size_t index_links = 0;  // every index's next/prev arrays
-    size_t Total() const { return values + counts + hashes + free_list + row_set + index_heads + index_links; }
+    size_t Total() const { return values + counts + free_list + row_set + index_heads + index_links; }
   };
   Memory MemoryUsage() const;
   size_t MemoryBytes() const;
@@ -97,7 +98,7 @@ class Relation {
   struct Hash {
     using is_transparent = void;
     const Relation* rel;
-    size_t operator()(uint32_t id) const { return rel->hashes_[id]; }
+    size_t operator()(uint32_t id) const { return rel->HashRow(rel->RowAt(id)); }
     size_t operator()(RowView v) const { return rel->HashRow(v.p); }
   };
   struct Eq {
@@ -123,8 +124,7 @@ class Relation {
 
   int arity_;
   std::vector<Value> values_;
-  std::vector<int64_t> counts_;
-  std::vector<uint64_t> hashes_;  // by row id: HashRow, so rehashing the set reads no rows
+  std::vector<int32_t> counts_;  // by row id; no stored row hash: rehashing the set rehashes rows
   std::vector<uint32_t> free_;
   absl::flat_hash_set<uint32_t, Hash, Eq> rows_;
   std::vector<Index> indexes_;
