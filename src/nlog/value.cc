@@ -3,44 +3,45 @@
 #include <cstdio>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 
 namespace rampart::nlog {
 namespace {
 
-// Process-wide string interner. Strings live in fixed-size chunks that never move, so Get()
-// needs no lock: an id is only known to a thread after Intern() published its string.
+// Process-wide string interner. The text lives in 64 KiB blocks (a long string in its own
+// block) and each id's string_view in fixed-size chunks; neither ever moves, so Get() needs no
+// lock: an id is only known to a thread after Intern() published its string. The lookup set
+// holds only ids (5 bytes a slot) and hashes the text through them.
 class Interner {
  public:
   uint64_t Intern(std::string_view s) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = ids_.find(s);
-    if (it != ids_.end()) return it->second;
-    uint64_t id = next_++;
-    if (id >= (uint64_t{kMaxChunks} << kChunkBits)) std::abort();  // 2^32 distinct strings
-    std::string* chunk = chunks_[id >> kChunkBits].load(std::memory_order_relaxed);
+    if (it != ids_.end()) return *it;
+    const uint32_t id = next_;
+    if (id == kMaxIds) std::abort();  // 2^32 - 1 distinct strings
+    std::string_view* chunk = chunks_[id >> kChunkBits].load(std::memory_order_relaxed);
     if (chunk == nullptr) {
-      chunk = new std::string[size_t{1} << kChunkBits];
+      chunk = new std::string_view[size_t{1} << kChunkBits];
       chunks_[id >> kChunkBits].store(chunk, std::memory_order_release);
+      ++num_chunks_;
     }
-    chunk[id & kChunkMask] = std::string(s);
-    ids_.emplace(std::string_view(chunk[id & kChunkMask]), id);
+    chunk[id & kChunkMask] = Store(s);
+    ++next_;
+    ids_.insert(id);
     return id;
   }
   StringPoolStats Stats() {
     std::lock_guard<std::mutex> l(mu_);
     StringPoolStats st;
     st.strings = next_;
-    st.bytes = ids_.capacity() * (sizeof(std::pair<const std::string_view, uint64_t>) + 1);
-    const size_t chunks = (next_ + (size_t{1} << kChunkBits) - 1) >> kChunkBits;
-    st.bytes += chunks * (sizeof(std::string) << kChunkBits);
-    for (uint64_t id = 0; id < next_; ++id) {
-      const std::string& str = chunks_[id >> kChunkBits].load(std::memory_order_relaxed)[id & kChunkMask];
-      if (str.capacity() > 15) st.bytes += str.capacity() + 1;  // beyond the SSO buffer
-    }
+    st.bytes = ids_.capacity() * (sizeof(uint32_t) + 1) + num_chunks_ * (sizeof(std::string_view) << kChunkBits) +
+               text_bytes_;
     return st;
   }
   std::string_view Get(uint64_t id) const {
@@ -51,10 +52,51 @@ class Interner {
   static constexpr int kChunkBits = 12;
   static constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
   static constexpr size_t kMaxChunks = size_t{1} << 20;
+  static constexpr uint32_t kMaxIds = 0xffffffffu;
+  static constexpr size_t kBlockSize = 64 * 1024;
+
+  struct Hash {
+    using is_transparent = void;
+    const Interner* in;
+    size_t operator()(std::string_view s) const { return absl::Hash<std::string_view>()(s); }
+    size_t operator()(uint32_t id) const { return (*this)(in->Get(id)); }
+  };
+  struct Eq {
+    using is_transparent = void;
+    const Interner* in;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, std::string_view b) const { return in->Get(a) == b; }
+    bool operator()(std::string_view a, uint32_t b) const { return a == in->Get(b); }
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+
+  // Copies the text into a block (never moved nor freed). REQUIRES: mu_ held.
+  std::string_view Store(std::string_view s) {
+    if (s.empty()) return std::string_view();
+    char* p;
+    if (s.size() > kBlockSize / 4) {
+      p = new char[s.size()];
+      text_bytes_ += s.size();
+    } else {
+      if (block_left_ < s.size()) {
+        block_ = new char[kBlockSize];
+        block_left_ = kBlockSize;
+        text_bytes_ += kBlockSize;
+      }
+      p = block_;
+      block_ += s.size();
+      block_left_ -= s.size();
+    }
+    std::memcpy(p, s.data(), s.size());
+    return std::string_view(p, s.size());
+  }
+
   std::mutex mu_;
-  uint64_t next_ = 0;
-  std::atomic<std::string*> chunks_[kMaxChunks] = {};
-  absl::flat_hash_map<std::string_view, uint64_t> ids_;
+  uint32_t next_ = 0;
+  size_t num_chunks_ = 0, text_bytes_ = 0, block_left_ = 0;
+  char* block_ = nullptr;
+  std::atomic<std::string_view*> chunks_[kMaxChunks] = {};
+  absl::flat_hash_set<uint32_t, Hash, Eq> ids_{0, Hash{this}, Eq{this}};
 };
 
 // Process-wide pool of the IPv6 addresses held by values (IPv4-mapped ones are inline), the

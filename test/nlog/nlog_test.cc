@@ -127,6 +127,26 @@ TEST(NlogValue, AddressEncodingMatchesIpAndPrefix) {
   EXPECT_NE(Value::Int(1), Value::Bool(true));
 }
 
+// Interned strings: one id per text (empty, short, block-sized and longer than a block's
+// quarter), the text back unchanged, order by text.
+TEST(NlogValue, InternedStringsKeepTheirText) {
+  std::vector<std::string> texts = {"", "a", "web", std::string(15, 'x'), std::string(16, 'y'),
+                                    std::string(20000, 'z'), std::string(70000, 'w')};
+  for (int i = 0; i < 5000; ++i) texts.push_back("str-" + std::to_string(i * 7919 % 5003));
+  std::vector<Value> values;
+  for (const std::string& t : texts) values.push_back(Value::String(t));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_EQ(values[i].AsString(), texts[i]);
+    ASSERT_EQ(Value::String(texts[i]), values[i]);
+    ASSERT_EQ(Value::String(texts[i]).StringId(), values[i].StringId());
+    const size_t j = (i * 31 + 7) % texts.size();
+    ASSERT_EQ(values[i] == values[j], texts[i] == texts[j]);
+    const int want = texts[i] < texts[j] ? -1 : texts[j] < texts[i] ? 1 : 0;
+    ASSERT_EQ(Compare(values[i], values[j]), want);
+  }
+  EXPECT_GE(GetStringPoolStats().strings, 5000u);
+}
+
 // ---- compile errors ----
 
 TEST(NlogCompile, UnboundHeadVariableIsReportedWithPosition) {
