@@ -1,6 +1,8 @@
 #include "records/records.h"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 namespace rampart::records {
 
@@ -20,6 +22,28 @@ void RecordSet::Apply(const Delta& d) {
   }
   for (const Record& r : d.inserts) {
     if (!rows_.insert(r).second) ++inconsistencies_;
+  }
+  revision_ = d.revision;
+}
+
+void RecordSet::Apply(Delta&& d) {
+  if (d.snapshot) rows_.clear();
+  for (const Record& r : d.deletes) {
+    if (!rows_.erase(r)) ++inconsistencies_;
+  }
+  if (d.snapshot && rows_.empty()) {
+    std::sort(d.inserts.begin(), d.inserts.end());
+    for (Record& r : d.inserts) {
+      if (!rows_.empty() && *std::prev(rows_.end()) == r) {
+        ++inconsistencies_;  // a duplicate in the snapshot, as insert() would count it
+        continue;
+      }
+      rows_.insert(rows_.end(), std::move(r));  // in order: the hint makes it O(1)
+    }
+  } else {
+    for (Record& r : d.inserts) {
+      if (!rows_.insert(std::move(r)).second) ++inconsistencies_;
+    }
   }
   revision_ = d.revision;
 }

@@ -169,7 +169,8 @@ class AgentClient::Impl {
           snapshot.revision = s.revision();
           in_snapshot = true;
         }
-        for (const pb::Record& r : s.records()) snapshot.inserts.push_back(FromProto(r));
+        // The message is ours until the next Read: its strings are moved, not copied.
+        for (pb::Record& r : *m.mutable_snapshot()->mutable_records()) snapshot.inserts.push_back(FromProto(std::move(r)));
         if (s.more()) continue;
         in_snapshot = false;
         {
@@ -177,8 +178,9 @@ class AgentClient::Impl {
           ++counters_.snapshots;
           counters_.rows_received += snapshot.inserts.size();
         }
+        const uint64_t revision = snapshot.revision;  // the callback may move from `snapshot`
         cb_(snapshot);
-        owner_->held_revision_.store(snapshot.revision);
+        owner_->held_revision_.store(revision);
         snapshot = records::Delta{};
       } else if (m.has_delta()) {
         const pb::Delta& d = m.delta();
@@ -192,15 +194,16 @@ class AgentClient::Impl {
         delta.revision = d.revision();
         delta.deletes.reserve(d.deletes_size());
         delta.inserts.reserve(d.inserts_size());
-        for (const pb::Record& r : d.deletes()) delta.deletes.push_back(FromProto(r));
-        for (const pb::Record& r : d.inserts()) delta.inserts.push_back(FromProto(r));
+        for (pb::Record& r : *m.mutable_delta()->mutable_deletes()) delta.deletes.push_back(FromProto(std::move(r)));
+        for (pb::Record& r : *m.mutable_delta()->mutable_inserts()) delta.inserts.push_back(FromProto(std::move(r)));
         {
           std::lock_guard<std::mutex> l(mu_);
           ++counters_.deltas;
           counters_.rows_received += delta.deletes.size() + delta.inserts.size();
         }
+        const uint64_t revision = delta.revision;
         cb_(delta);
-        owner_->held_revision_.store(delta.revision);
+        owner_->held_revision_.store(revision);
       } else if (m.has_redirect()) {
         *redirect = m.redirect().address();
         {

@@ -72,7 +72,9 @@ struct AgentClientCounters {
 
 class AgentClient {
  public:
-  using DeltaCallback = std::function<void(const records::Delta&)>;
+  // The delta is the client's and discarded after the call: the callback may move rows out of
+  // it (a callback taking `const records::Delta&` works as well).
+  using DeltaCallback = std::function<void(records::Delta&)>;
 
   explicit AgentClient(AgentClientOptions options);
   ~AgentClient();  // Stop()s

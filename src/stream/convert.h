@@ -19,6 +19,15 @@ inline records::Record FromProto(const ::rampart::agent::v1::Record& r) {
   return out;
 }
 
+// The same, taking the strings out of `r` (no copy; `r` is left with empty strings).
+inline records::Record FromProto(::rampart::agent::v1::Record&& r) {
+  records::Record out;
+  out.table = std::move(*r.mutable_table());
+  out.values.reserve(r.values_size());
+  for (std::string& v : *r.mutable_values()) out.values.push_back(std::move(v));
+  return out;
+}
+
 inline void ToProto(const records::Record& r, ::rampart::agent::v1::Record* out) {
   out->set_table(r.table);
   for (const std::string& v : r.values) out->add_values(v);
