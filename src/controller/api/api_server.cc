@@ -251,17 +251,80 @@ class ApiServer::Impl {
     return JsonResponse(200, j);
   }
 
-  // Reads every stored object (and the guard key) and brings the catalog to them; returns the
-  // guard key's mod_revision. REQUIRES: write_mu_ held.
+  // Brings the catalog up to date and returns the guard key's mod_revision. Every API write
+  // (from any controller) puts the guard key, so an unchanged guard means the objects are as the
+  // catalog has them, unless something wrote /rampart/nb/ keys around the API: a watch on the
+  // prefix reports every revision that changed an object, and a revision this server did not
+  // commit forces a full re-read. The full re-read (every object; only changed ones are indexed
+  // again) also runs on the first call and after the watch failed. REQUIRES: write_mu_ held.
   std::variant<int64_t, ApiError> SyncCatalog() {
+    bool full = !catalog_.valid() || !watch_;
+    if (!full) {
+      std::vector<int64_t> seen;
+      {
+        std::lock_guard<std::mutex> l(watched_->mu);
+        seen.swap(watched_->revisions);
+        full = watched_->failed;
+      }
+      int64_t newest = 0;
+      for (int64_t r : seen) {
+        if (r <= synced_through_) continue;  // already in the last full read
+        if (!own_revisions_.count(r)) full = true;  // somebody wrote an object around the API
+        newest = std::max(newest, r);
+      }
+      // Events arrive in revision order, all of one revision together: older own revisions are done.
+      own_revisions_.erase(own_revisions_.begin(), own_revisions_.lower_bound(newest));
+    }
+    if (!full) {
+      auto guard = store_->Get(kGuardKey);
+      if (!guard.ok()) return StoreError(guard.status());
+      int64_t guard_rev = guard->has_value() ? (*guard)->mod_revision : 0;
+      if (guard_rev == catalog_guard_rev_) return guard_rev;
+    }
     auto range = store_->Range("/rampart/nb");  // the objects and the guard key, in one read
     if (!range.ok()) return StoreError(range.status());
     int64_t guard_rev = 0;
     for (const auto& kv : range->kvs)
       if (kv.key == kGuardKey) guard_rev = kv.mod_revision;
+    own_revisions_.clear();
     if (auto st = catalog_.Sync(range->kvs, range->revision); !st.ok())
       return ApiError{500, "store_corrupt", absl::StrCat("a stored object cannot be read: ", st.message()), {}};
+    catalog_guard_rev_ = guard_rev;
+    synced_through_ = range->revision;
+    if (!watch_ || watched_->failed) {
+      watch_.reset();
+      auto w = std::make_shared<Watched>();
+      auto handle = store_->Watch(kNbPrefix, range->revision + 1,
+                                  store::WatchCallbacks{[w](const std::vector<store::WatchEvent>& events) {
+                                                          std::lock_guard<std::mutex> l(w->mu);
+                                                          for (const auto& e : events) w->revisions.push_back(e.kv.mod_revision);
+                                                        },
+                                                        [w](const absl::Status&) {
+                                                          std::lock_guard<std::mutex> l(w->mu);
+                                                          w->failed = true;
+                                                        }});
+      if (handle.ok()) {  // else: no watch, a full read every time (correct, slower)
+        watched_ = std::move(w);
+        watch_ = std::move(*handle);
+      }
+    }
     return guard_rev;
+  }
+
+  // The catalog learns a write this server committed at `revision` (puts and deletes of objects).
+  void Committed(const std::vector<std::pair<std::string, const std::string*>>& writes, int64_t revision) {
+    for (const auto& [key, value] : writes) {
+      if (!value) {
+        catalog_.Erase(key);
+        continue;
+      }
+      const NbCatalog::Object* old = catalog_.Find(key);
+      store::KeyValue kv{key, *value, old ? old->kv.create_revision : revision, revision, old ? old->kv.version + 1 : 1, 0};
+      if (!catalog_.Put(kv).ok()) catalog_.Invalidate();  // cannot happen for a validated object; re-read
+    }
+    catalog_.set_revision(revision);
+    catalog_guard_rev_ = revision;
+    own_revisions_.insert(revision);
   }
 
   // ---- writes ----
@@ -355,6 +418,10 @@ class ApiServer::Impl {
           return ErrorResponse({409, "conflict", "the objects changed concurrently (twice); nothing was applied, try again", {}});
         }
         revision = res->revision;
+        std::vector<std::pair<std::string, const std::string*>> writes;
+        for (const Planned& p : plan)
+          if (p.result != "unchanged") writes.emplace_back(p.key, &p.doc.json);
+        Committed(writes, revision);
       }
       json objs = json::array();
       for (const Planned& p : plan) {
@@ -406,6 +473,7 @@ class ApiServer::Impl {
         if (attempt == 0) continue;
         return ErrorResponse({409, "conflict", "the objects changed concurrently (twice); nothing was deleted, try again", {}});
       }
+      Committed({{key, nullptr}}, res->revision);
       return JsonResponse(200, json{{"deleted", json{{"kind", id.kind}, {"tenant", id.tenant}, {"name", id.name}, {"key", key}}},
                                     {"revision", res->revision}});
     }
@@ -421,6 +489,16 @@ class ApiServer::Impl {
   std::mutex write_mu_;
   NbParseCache parse_cache_;  // guarded by write_mu_: the objects of the latest validation, parsed
   NbCatalog catalog_;         // guarded by write_mu_: the stored objects, indexed by dependency
+  int64_t catalog_guard_rev_ = -1;  // guarded by write_mu_: the guard key's revision the catalog has seen
+  int64_t synced_through_ = 0;      // guarded by write_mu_: the store revision of the last full read
+  std::set<int64_t> own_revisions_;  // guarded by write_mu_: revisions this server committed, not yet watched
+  struct Watched {  // what the watch on kNbPrefix saw, handed from its callback to SyncCatalog
+    std::mutex mu;
+    std::vector<int64_t> revisions;
+    bool failed = false;
+  };
+  std::shared_ptr<Watched> watched_;           // guarded by write_mu_ (its fields by its mu)
+  std::unique_ptr<store::WatchHandle> watch_;  // guarded by write_mu_
 
  public:
   size_t options_max_body() const { return options_.max_body_bytes; }

@@ -449,6 +449,67 @@ TEST(ApiConflicts, AConcurrentWriterMakesTheApplyRetryOnceThenFail) {
   EXPECT_FALSE(st.Get("/rampart/nb/Tenant/-/A")->has_value());
 }
 
+// The server validates against an index of the stored objects it keeps between requests
+// (NbCatalog). Writes it did not make must reach that index: another API server's (the guard key
+// changes) and writes around the API (a watch on the objects sees them).
+TEST(ApiCatalog, WritesByOthersAreSeenBeforeTheNextValidation) {
+  auto st = MakeStore();
+  ApiOptions o;
+  o.tokens = {{kAdmin, "root", "datacenter-admin", ""}};
+  ApiServer a(st.get(), o), b(st.get(), o);  // two controllers' API servers on one store
+  auto apply = [&](ApiServer& s, const std::string& text) {
+    ApiRequest r{"POST", "/v1/apply", {}, std::string("Bearer ") + kAdmin, {{"t.yaml", text}}};
+    return s.Handle(r);
+  };
+  auto get = [&](ApiServer& s, const std::string& path) {
+    ApiRequest r{"GET", path, {}, std::string("Bearer ") + kAdmin, {}};
+    return s.Handle(r);
+  };
+  const std::string sw = "kind: Tenant\nname: A\n---\nkind: LogicalSwitch\ntenant: A\nname: s1\ncidr: 198.18.1.0/24\n";
+  const std::string port = "kind: Port\ntenant: A\nswitch: s1\nname: vm1\nmac: \"02:00:00:00:00:01\"\nips: [198.18.1.10]\n";
+  ASSERT_EQ(apply(a, sw).status, 200);
+  ASSERT_EQ(get(b, "/v1/objects/LogicalSwitch/A/s1").status, 200);  // b has read everything once
+  // a deletes the switch; b must refuse a port on it (its index still had the switch).
+  ApiRequest del{"DELETE", "/v1/objects/LogicalSwitch/A/s1", {}, std::string("Bearer ") + kAdmin, {}};
+  ASSERT_EQ(a.Handle(del).status, 200);
+  ApiResponse r = apply(b, port);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("unknown LogicalSwitch 's1'"), std::string::npos) << r.body;
+  // b creates it again, a adds the port: a must know the switch exists.
+  ASSERT_EQ(apply(b, sw).status, 200);
+  r = apply(a, port);
+  EXPECT_EQ(r.status, 200) << r.body;
+  // a's describe of the switch lists the port b could not know of before.
+  r = get(b, "/v1/objects/LogicalSwitch/A/s1");
+  EXPECT_NE(r.body.find("vm1"), std::string::npos) << r.body;
+
+  // Around the API: the port is deleted straight from the store. Once the watch has reported it,
+  // deleting the switch is no longer refused. (The watch is asynchronous: poll for a while.)
+  ASSERT_TRUE(st->Delete("/rampart/nb/Port/A/vm1").ok());
+  int status = 0;
+  for (int i = 0; i < 500 && status != 200; ++i) {
+    status = a.Handle(del).status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(status, 200);
+  // And a port written around the API on a switch that is gone makes the stored set invalid
+  // for the objects it touches, not for the rest: an unrelated apply still goes through.
+  ASSERT_EQ(apply(a, sw).status, 200);
+  ASSERT_TRUE(st->Put("/rampart/nb/Port/A/vm9", R"({"kind":"Port","tenant":"A","switch":"s9","name":"vm9","mac":"02:00:00:00:00:09"})").ok());
+  for (int i = 0; i < 500; ++i) {
+    r = get(a, "/v1/objects/Port/A/vm9");
+    if (r.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(r.status, 200) << r.body;  // the watch reported the write
+  ApiResponse h = apply(a, "kind: Host\nname: h1\nunderlay: 198.19.255.1\n");
+  EXPECT_EQ(h.status, 200) << h.body;
+  h = apply(a, "kind: LogicalSwitch\ntenant: A\nname: s9\ncidr: 198.18.9.0/24\n");  // vm9's switch appears
+  EXPECT_EQ(h.status, 200) << h.body;
+  r = get(a, "/v1/objects/LogicalSwitch/A/s9");
+  EXPECT_NE(r.body.find("vm9"), std::string::npos) << r.body;
+}
+
 TEST(Certs, InitKeepsExistingFilesAndAddsHosts) {
   char tmpl[] = "/tmp/rampart-certs-test-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
