@@ -31,27 +31,33 @@ void Relation::IndexInsert(Index& ix, uint32_t id) {
     ix.next.resize(size_t{id} + 1, kNil);
     ix.prev.resize(size_t{id} + 1, kNil);
   }
-  auto [it, fresh] = ix.heads.try_emplace(RowKeyHash(ix, RowAt(id)), id);
-  ix.prev[id] = kNil;
+  auto [it, fresh] = ix.heads.insert(id);
   if (fresh) {
-    ix.next[id] = kNil;
-  } else {
-    ix.next[id] = it->second;
-    ix.prev[it->second] = id;
-    it->second = id;
+    ix.next[id] = ix.prev[id] = kNil;
+    return;
   }
+  // The key has a list: the row goes second, so the head (the set's element) stays.
+  const uint32_t head = *it, n = ix.next[head];
+  ix.next[id] = n;
+  ix.prev[id] = head;
+  if (n != kNil) ix.prev[n] = id;
+  ix.next[head] = id;
 }
 
 void Relation::IndexErase(Index& ix, uint32_t id) {
   const uint32_t n = ix.next[id], p = ix.prev[id];
   if (p != kNil) {
     ix.next[p] = n;
+    if (n != kNil) ix.prev[n] = p;
   } else {
-    auto it = ix.heads.find(RowKeyHash(ix, RowAt(id)));
-    if (it == ix.heads.end() || it->second != id) std::abort();  // index out of sync: a bug, crash loudly
-    if (n == kNil) ix.heads.erase(it); else it->second = n;
+    auto it = ix.heads.find(id);  // the head of id's key (compared by key)
+    if (it == ix.heads.end() || *it != id) std::abort();  // index out of sync: a bug, crash loudly
+    ix.heads.erase(it);
+    if (n != kNil) {
+      ix.prev[n] = kNil;
+      ix.heads.insert(n);  // the next row (same key) heads the list now
+    }
   }
-  if (n != kNil) ix.prev[n] = p;
   ix.next[id] = ix.prev[id] = kNil;
 }
 
@@ -59,9 +65,10 @@ int Relation::AddIndex(const std::vector<int>& cols) {
   for (size_t i = 0; i < indexes_.size(); ++i) {
     if (indexes_[i].cols == cols) return static_cast<int>(i);
   }
-  indexes_.push_back(Index{cols, {}, {}, {}});
+  const int n = static_cast<int>(indexes_.size());
+  indexes_.push_back(Index{cols, decltype(Index::heads)(0, IndexHash{this, n}, IndexEq{this, n}), {}, {}});
   for (uint32_t id : rows_) IndexInsert(indexes_.back(), id);
-  return static_cast<int>(indexes_.size() - 1);
+  return n;
 }
 
 int64_t Relation::Count(const Value* row) const {
@@ -119,7 +126,7 @@ Relation::Memory Relation::MemoryUsage() const {
   m.row_set = rows_.capacity() * (sizeof(uint32_t) + 1);
   for (const Index& ix : indexes_) {
     m.index_links += (ix.next.capacity() + ix.prev.capacity()) * sizeof(uint32_t);
-    m.index_heads += ix.heads.capacity() * (sizeof(std::pair<const uint64_t, uint32_t>) + 1);
+    m.index_heads += ix.heads.capacity() * (sizeof(uint32_t) + 1);
   }
   return m;
 }

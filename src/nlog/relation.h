@@ -44,19 +44,11 @@ class Relation {
   template <typename F>
   void ForEachMatch(int index, const Value* key, F&& f) const {
     const Index& ix = indexes_[index];
-    auto it = ix.heads.find(KeyHash(ix, key));
+    auto it = ix.heads.find(KeyView{key});
     if (it == ix.heads.end()) return;
-    for (uint32_t id = it->second; id != kNil;) {
+    for (uint32_t id = *it; id != kNil;) {
       const uint32_t next = ix.next[id];  // read before f runs (f never changes this relation)
-      const Value* row = RowAt(id);
-      bool eq = true;
-      for (size_t i = 0; i < ix.cols.size(); ++i) {
-        if (row[ix.cols[i]] != key[i]) {
-          eq = false;
-          break;
-        }
-      }
-      if (eq) f(id);
+      f(id);
       id = next;
     }
   }
@@ -75,7 +67,7 @@ class Relation {
     size_t counts = 0;       // support counts
     size_t free_list = 0;    // ids of freed arena slots
     size_t row_set = 0;      // the hash set of row ids
-    size_t index_heads = 0;  // every index's key-hash -> first row map
+    size_t index_heads = 0;  // every index's set of chain heads
     size_t index_links = 0;  // every index's next/prev arrays
     size_t Total() const { return values + counts + free_list + row_set + index_heads + index_links; }
   };
@@ -83,14 +75,46 @@ class Relation {
   size_t MemoryBytes() const;
 
  private:
-  // A hash index: rows with the same key hash form a doubly linked list threaded through two
-  // arrays by row id (8 bytes per row), the map holds each list's head. (A std::vector per key
-  // cost ~80 bytes per row for near-unique keys.)
+  // A hash index: rows with the same key form a doubly linked list threaded through two arrays
+  // by row id (8 bytes per row); a set of row ids, hashed and compared by their key columns,
+  // holds each list's head (5 bytes a slot). (A std::vector per key cost ~80 bytes per row for
+  // near-unique keys; a key-hash -> head map 17 bytes a slot.)
   static constexpr uint32_t kNil = 0xffffffffu;
+  struct KeyView {
+    const Value* key;  // the index columns' values, in index column order
+  };
+  struct IndexHash {
+    using is_transparent = void;
+    const Relation* rel;
+    int index;
+    size_t operator()(uint32_t id) const { return RowKeyHash(rel->indexes_[index], rel->RowAt(id)); }
+    size_t operator()(KeyView k) const { return KeyHash(rel->indexes_[index], k.key); }
+  };
+  struct IndexEq {
+    using is_transparent = void;
+    const Relation* rel;
+    int index;
+    bool operator()(uint32_t a, uint32_t b) const {
+      const Value *x = rel->RowAt(a), *y = rel->RowAt(b);
+      for (int c : rel->indexes_[index].cols) {
+        if (x[c] != y[c]) return false;
+      }
+      return true;
+    }
+    bool operator()(uint32_t a, KeyView k) const {
+      const Value* x = rel->RowAt(a);
+      const std::vector<int>& cols = rel->indexes_[index].cols;
+      for (size_t i = 0; i < cols.size(); ++i) {
+        if (x[cols[i]] != k.key[i]) return false;
+      }
+      return true;
+    }
+    bool operator()(KeyView k, uint32_t a) const { return (*this)(a, k); }
+  };
   struct Index {
     std::vector<int> cols;
-    absl::flat_hash_map<uint64_t, uint32_t> heads;  // key hash -> first row id
-    std::vector<uint32_t> next, prev;              // by row id
+    absl::flat_hash_set<uint32_t, IndexHash, IndexEq> heads;  // first row id of each key's list
+    std::vector<uint32_t> next, prev;                         // by row id
   };
   struct RowView {
     const Value* p;

@@ -43,11 +43,12 @@ class Gen {
       case Type::kInt: return {Value::Int(0), Value::Int(1), Value::Int(2), Value::Int(3)};
       case Type::kString: return {Value::String("a"), Value::String("b"), Value::String("c")};
       case Type::kIp:
+        // IPv4 values are held inline, IPv6 ones interned (value.h): both kinds.
         return {*Value::Parse(Type::kIp, "198.18.0.1"), *Value::Parse(Type::kIp, "198.18.0.5"),
-                *Value::Parse(Type::kIp, "198.18.1.1")};
+                *Value::Parse(Type::kIp, "198.18.1.1"), *Value::Parse(Type::kIp, "2001:db8::1")};
       case Type::kPrefix:
         return {*Value::Parse(Type::kPrefix, "198.18.0.0/30"), *Value::Parse(Type::kPrefix, "198.18.0.0/23"),
-                *Value::Parse(Type::kPrefix, "198.18.1.0/24")};
+                *Value::Parse(Type::kPrefix, "198.18.1.0/24"), *Value::Parse(Type::kPrefix, "2001:db8::/64")};
       default: return {Value::Bool(false), Value::Bool(true)};
     }
   }
