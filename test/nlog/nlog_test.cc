@@ -243,6 +243,57 @@ TEST(NlogEngine, ThreeWayJoinAndRetraction) {
   EXPECT_TRUE(Rows(e, "Span").empty());
 }
 
+// MemoryByTable: one entry per table in declaration order with its rows, arity and indexes
+// (only the ones the plans probe, plus an input key), its parts adding up, all within
+// MemoryBytes; indexes keep working after rows come and go (heads are row ids).
+TEST(NlogEngine, MemoryByTableDescribesEveryTable) {
+  Engine e = Make(R"(
+    input table Rule(t: string, r: int, g: string) key(t, r).
+    input table Member(t: string, g: string, p: ip).
+    output table Span(t: string, r: int, p: ip).
+    Span(t, r, p) :- Rule(t, r, g), Member(t, g, p).
+  )");
+  auto member = [](int p) {
+    uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    v6[15] = static_cast<uint8_t>(p);
+    const Ip ip = p % 3 ? Ip::V4(0xc6120000u + p) : Ip::V6(v6);
+    return Row{S("t1"), S(p % 2 ? "web" : "db"), Value::FromIp(ip)};
+  };
+  Transaction tx;
+  for (int r = 0; r < 300; ++r) tx.Insert("Rule", {S("t1"), I(r), S(r % 2 ? "web" : "db")});
+  for (int p = 0; p < 40; ++p) tx.Insert("Member", member(p));
+  ASSERT_TRUE(e.Apply(tx).ok());
+  ASSERT_EQ(e.TableSize("Span"), 300u * 20);
+  // Half the members leave: every Span row of theirs goes, the indexes stay consistent.
+  Transaction del;
+  for (int p = 0; p < 40; p += 2) del.Delete("Member", member(p));
+  auto d = e.Apply(del);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->tables["Span"].deleted.size(), 150u * 20);
+  EXPECT_EQ(e.TableSize("Span"), 150u * 20);
+  EXPECT_FALSE(e.Apply(tx).ok());  // the remaining rows are present: "already present", no change
+  std::vector<TableMemory> m = e.MemoryByTable();
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].name, "Rule");
+  EXPECT_EQ(m[0].rows, 300u);
+  EXPECT_EQ(m[0].arity, 3);
+  EXPECT_EQ(m[0].indexes, 2);  // the key (t, r) and (t, g) probed from Member's delta
+  EXPECT_EQ(m[1].name, "Member");
+  EXPECT_EQ(m[1].rows, 20u);
+  EXPECT_EQ(m[1].indexes, 1);  // (t, g) probed from Rule's delta
+  EXPECT_EQ(m[2].name, "Span");
+  EXPECT_EQ(m[2].kind, TableKind::kOutput);
+  EXPECT_EQ(m[2].indexes, 0);  // never probed
+  size_t sum = 0;
+  for (const TableMemory& t : m) {
+    EXPECT_GE(t.values, t.rows * t.arity * sizeof(Value)) << t.name;
+    EXPECT_EQ(t.indexes == 0, t.index_heads + t.index_links == 0) << t.name;
+    EXPECT_GT(t.total, t.values + t.counts + t.row_set) << t.name;
+    sum += t.total;
+  }
+  EXPECT_LE(sum, e.MemoryBytes());
+}
+
 TEST(NlogEngine, UnchangedInputProducesEmptyDelta) {
   Engine e = Make("input table A(x: int).\noutput table B(x: int).\nB(x) :- A(x).");
   Transaction tx;
