@@ -4,7 +4,8 @@
 //   - each accepted document's canonical JSON parses back to the same JSON, and its stored form
 //     gives rows (ObjectRows) and references (ObjectReferences) without error;
 //   - when the whole text is a valid spec, the union of the documents' ObjectRows equals
-//     SpecToRows of ParseNbSpec, and ParseStoredObjects of the stored form accepts it.
+//     SpecToRows of ParseNbSpec, and ParseStoredObjects of the stored form accepts it;
+//   - ObjectDeps (the API's validation index) reads every accepted document's stored form.
 // Seeds: fuzz/corpus/nb_documents/.
 #include <algorithm>
 #include <cstddef>
@@ -34,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string key = NbObjectKey(id);
     auto r = ObjectRows(key, d.json);
     if (!r.ok()) std::abort();
+    if (!ObjectDeps(id, d.json).ok()) std::abort();
     rows.insert(rows.end(), r->begin(), r->end());
     if (!ObjectReferences(id, d.json).ok()) std::abort();
     kvs.push_back({key, d.json, 1, 1, 1, 0});

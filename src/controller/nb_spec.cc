@@ -42,51 +42,6 @@ std::string Where(const DocCtx& c, int line0) {
   throw SpecError{absl::StrCat(Where(c, line), ": ", path.empty() ? std::string() : absl::StrCat(std::string(path), ": "), std::string(reason))};
 }
 
-// A stored object's JSON as the tree YAML::Load gives for it (JSON is YAML): strings as quoted
-// scalars (tag "!"), integers and booleans as plain ones (tag "?"), null as null. nlohmann's
-// parser is many times faster than yaml-cpp's. nullopt when the text is not JSON or holds a value
-// this mapping does not cover (a fraction, ...): the caller then uses YAML::Load.
-YAML::Node JsonNode(const nlohmann::json& j, bool* ok) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::object: {
-      YAML::Node m(YAML::NodeType::Map);
-      for (const auto& [k, v] : j.items()) m[k] = JsonNode(v, ok);
-      return m;
-    }
-    case nlohmann::json::value_t::array: {
-      YAML::Node a(YAML::NodeType::Sequence);
-      for (const auto& e : j) a.push_back(JsonNode(e, ok));
-      return a;
-    }
-    case nlohmann::json::value_t::string: {
-      YAML::Node s(j.get_ref<const std::string&>());
-      s.SetTag("!");
-      return s;
-    }
-    case nlohmann::json::value_t::boolean:
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned: {
-      YAML::Node s(j.dump());
-      s.SetTag("?");
-      return s;
-    }
-    case nlohmann::json::value_t::null:
-      return YAML::Node(YAML::NodeType::Null);
-    default:
-      *ok = false;
-      return YAML::Node();
-  }
-}
-
-std::optional<YAML::Node> LoadJson(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  bool ok = true;
-  YAML::Node n = JsonNode(j, &ok);
-  if (!ok) return std::nullopt;
-  return n;
-}
-
 std::string TypeOf(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: return "a map";
@@ -337,11 +292,8 @@ class Parser {
         }
       }
       if (!entry) {
-        // A stored object (index 0: errors name its key, not lines) is JSON: parse it as such.
-        std::optional<YAML::Node> json_root;
-        if (d.index == 0 && !d.text.empty() && d.text[0] == '{') json_root = LoadJson(d.text);
         try {
-          root = json_root ? *json_root : YAML::Load(d.text);
+          root = YAML::Load(d.text);
         } catch (const YAML::Exception& e) {
           throw SpecError{absl::StrCat(Where(c, e.mark.line < 0 ? 0 : e.mark.line), ": YAML syntax error: ", e.msg)};
         }
