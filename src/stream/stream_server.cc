@@ -201,6 +201,7 @@ class StreamServer::Impl {
   std::vector<std::thread> fetchers_;
   int fetching_ = 0;
   int snapshots_in_flight_ = 0;
+  std::chrono::steady_clock::time_point last_expire_pass_;  // FetchLoop's last stalled-stream pass
 };
 
 namespace {
@@ -589,9 +590,14 @@ void StreamServer::Impl::FetchLoop() {
       if (fetch_queue_.empty()) {
         fetch_cv_.wait(l);
       } else {
-        // Blocked by the bound: look for stalled streams now and then.
+        // Blocked by the bound: look for stalled streams now and then (a pass visits every
+        // session; not on each of the many wake-ups while 1,000 agents register at once).
         fetch_cv_.wait_for(l, poll);
-        ExpireStalledSnapshotsLocked();
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_expire_pass_ >= poll) {
+          last_expire_pass_ = now;
+          ExpireStalledSnapshotsLocked();
+        }
       }
     }
     if (shutting_down_) return;
