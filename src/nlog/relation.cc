@@ -52,10 +52,13 @@ void Relation::IndexErase(Index& ix, uint32_t id) {
   } else {
     auto it = ix.heads.find(id);  // the head of id's key (compared by key)
     if (it == ix.heads.end() || *it != id) std::abort();  // index out of sync: a bug, crash loudly
-    ix.heads.erase(it);
     if (n != kNil) {
+      // The next row (same key, so same hash and equal in the set) heads the list now: the
+      // slot's id is replaced in place, no rehash and no tombstone.
       ix.prev[n] = kNil;
-      ix.heads.insert(n);  // the next row (same key) heads the list now
+      const_cast<uint32_t&>(*it) = n;
+    } else {
+      ix.heads.erase(it);
     }
   }
   ix.next[id] = ix.prev[id] = kNil;
@@ -77,25 +80,36 @@ int64_t Relation::Count(const Value* row) const {
 }
 
 int64_t Relation::AddCount(const Value* row, int64_t delta) {
-  auto it = rows_.find(RowView{row});
-  if (it == rows_.end()) {
-    if (delta < 0) std::abort();  // negative support count: a bug, crash loudly
-    if (delta == 0) return 0;
-    if (delta > kMaxCount) std::abort();
-    uint32_t id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
-      std::copy(row, row + arity_, values_.begin() + size_t{id} * arity_);
-    } else {
-      id = static_cast<uint32_t>(counts_.size());
-      values_.insert(values_.end(), row, row + arity_);
-      counts_.push_back(0);
+  if (delta > kMaxCount) std::abort();
+  decltype(rows_)::iterator it;
+  if (delta > 0) {
+    // One probe (one row hash) finds the row or makes its slot.
+    bool fresh = false;
+    it = rows_.lazy_emplace(RowView{row}, [&](const auto& construct) {
+      uint32_t id;
+      if (!free_.empty()) {
+        id = free_.back();
+        free_.pop_back();
+        std::copy(row, row + arity_, values_.begin() + size_t{id} * arity_);
+      } else {
+        id = static_cast<uint32_t>(counts_.size());
+        values_.insert(values_.end(), row, row + arity_);
+        counts_.push_back(0);
+      }
+      counts_[id] = static_cast<int32_t>(delta);
+      construct(id);
+      fresh = true;
+    });
+    if (fresh) {
+      for (Index& ix : indexes_) IndexInsert(ix, *it);
+      return 0;
     }
-    counts_[id] = static_cast<int32_t>(delta);
-    rows_.insert(id);
-    for (Index& ix : indexes_) IndexInsert(ix, id);
-    return 0;
+  } else {
+    it = rows_.find(RowView{row});
+    if (it == rows_.end()) {
+      if (delta < 0) std::abort();  // negative support count: a bug, crash loudly
+      return 0;
+    }
   }
   uint32_t id = *it;
   int64_t old = counts_[id];
