@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -181,8 +182,19 @@ size_t InputRowsBytes(const std::vector<controller::InputRow>& rows) {
 // --memory: where the logical stage's bytes are. Per table: rows, arity, indexes and bytes by
 // part (Engine::MemoryByTable), then the string pool, the input-row copy and the RSS growth
 // against their sum (the rest: malloc overhead and fragmentation, program, plans).
+// printf to the end of *out.
+__attribute__((format(printf, 2, 3))) void Appendf(std::string* out, const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  const int n = std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  if (n > 0) out->append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+}
+
 nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_bytes, size_t rss_growth, size_t nrules,
-                               bool print) {
+                               std::string* text) {
+  const bool print = text != nullptr;
   std::vector<nlog::TableMemory> tables = engine.MemoryByTable();
   std::sort(tables.begin(), tables.end(), [](const auto& x, const auto& y) { return x.total > y.total; });
   nlohmann::json out = nlohmann::json::array();
@@ -191,8 +203,8 @@ nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_byt
     return k == nlog::TableKind::kInput ? "input" : k == nlog::TableKind::kOutput ? "output" : "internal";
   };
   if (print) {
-    std::printf("  memory by table (bytes; values/counts/set/index heads/index links/aggregate)\n");
-    std::printf("    %-22s %-8s %9s %5s %3s %11s %7s  %s\n", "table", "kind", "rows", "arity", "ix", "bytes", "B/row",
+    Appendf(text, "  memory by table (bytes; values/counts/set/index heads/index links/aggregate)\n");
+    Appendf(text, "    %-22s %-8s %9s %5s %3s %11s %7s  %s\n", "table", "kind", "rows", "arity", "ix", "bytes", "B/row",
                 "values counts set heads links agg");
   }
   for (const auto& t : tables) {
@@ -210,17 +222,17 @@ nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_byt
     sum.aggregate += t.aggregate;
     sum.total += t.total;
     if (print && t.total >= 64 * 1024)
-      std::printf("    %-22s %-8s %9zu %5d %3d %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", t.name.c_str(), kind(t.kind),
+      Appendf(text, "    %-22s %-8s %9zu %5d %3d %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", t.name.c_str(), kind(t.kind),
                   t.rows, t.arity, t.indexes, t.total, t.rows ? static_cast<double>(t.total) / t.rows : 0.0, t.values,
                   t.counts, t.row_set, t.index_heads, t.index_links, t.aggregate);
   }
   const nlog::StringPoolStats pool = nlog::GetStringPoolStats();
   const size_t accounted = engine.MemoryBytes() + pool.bytes + input_copy_bytes;
   if (print) {
-    std::printf("    %-22s %-8s %9zu %5s %3s %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", "(all tables)", "", sum.rows, "",
+    Appendf(text, "    %-22s %-8s %9zu %5s %3s %11zu %7.0f  %zu %zu %zu %zu %zu %zu\n", "(all tables)", "", sum.rows, "",
                 "", sum.total, sum.rows ? static_cast<double>(sum.total) / sum.rows : 0.0, sum.values, sum.counts,
                 sum.row_set, sum.index_heads, sum.index_links, sum.aggregate);
-    std::printf("    engine MemoryBytes %.1f MiB; string pool %zu strings %.1f MiB (whole process); input-row copy %.1f MiB;\n"
+    Appendf(text, "    engine MemoryBytes %.1f MiB; string pool %zu strings %.1f MiB (whole process); input-row copy %.1f MiB;\n"
                 "    sum %.1f MiB vs RSS growth %.1f MiB (%.0f B/rule accounted, %.0f B/rule RSS)\n",
                 engine.MemoryBytes() / 1048576.0, pool.strings, pool.bytes / 1048576.0, input_copy_bytes / 1048576.0,
                 accounted / 1048576.0, rss_growth / 1048576.0, nrules ? static_cast<double>(accounted) / nrules : 0.0,
@@ -236,6 +248,7 @@ nlohmann::json MemoryBreakdown(const nlog::Engine& engine, size_t input_copy_byt
 }
 
 int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
+  std::string memory_text;  // --memory's table, printed after the full compute's lines
   auto prog = a.no_upcp ? nlog::Program::Compile(ProgramWithoutUpcp(), "logical-no-upcp.nlog")
                         : controller::CompileLogicalProgram();
   if (!prog.ok()) {
@@ -271,7 +284,8 @@ int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
                  {"bytes_per_rule", nrules ? static_cast<double>(rss1 - std::min(rss0, rss1)) / nrules : 0.0},
                  {"engine_memory_bytes", engine->MemoryBytes()}};
   if (a.memory)
-    out["memory"] = MemoryBreakdown(*engine, InputRowsBytes(rows), rss1 - std::min(rss0, rss1), nrules, !a.json);
+    out["memory"] = MemoryBreakdown(*engine, InputRowsBytes(rows), rss1 - std::min(rss0, rss1), nrules,
+                                    a.json ? nullptr : &memory_text);
   if (!a.skip_incremental) {
     const std::pair<const char*, NbSpec (*)(const NbSpec&, int)> kinds[] = {
         {"add_rule", &AddOneRule}, {"move_port", &MoveOnePort}, {"add_port", &AddOnePort}};
@@ -313,6 +327,7 @@ int RunDirect(const Args& a, const NbSpec& spec, size_t nrules) {
               Seconds(t0, t2), Seconds(t0, t1), Seconds(t1, t2), cpu, out_rows);
   std::printf("  memory            RSS +%.1f MiB (%.0f B/rule)\n", (rss1 - std::min(rss0, rss1)) / 1048576.0,
               out["full"]["bytes_per_rule"].get<double>());
+  std::fputs(memory_text.c_str(), stdout);
   if (!a.skip_incremental)
     for (const char* k : {"add_rule", "move_port", "add_port"}) {
       const auto& r = out["incremental"][k];
@@ -408,6 +423,7 @@ int Fail(const std::string& what, const absl::Status& st) {
 
 int Run(int argc, char** argv) {
   Args a;
+  std::string memory_text;  // --memory's table, printed after the full compute's lines
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -503,7 +519,9 @@ int Run(int argc, char** argv) {
     for (const nlog::TableDecl& t : stage->engine().program().tables())
       if (t.kind != nlog::TableKind::kInput) tables[t.name] = stage->engine().TableSize(t.name);
     out["output_tables"] = tables;
-    if (a.memory) out["memory"] = MemoryBreakdown(stage->engine(), InputRowsBytes(stage->rows()), growth, nrules, !a.json);
+    if (a.memory)
+      out["memory"] = MemoryBreakdown(stage->engine(), InputRowsBytes(stage->rows()), growth, nrules,
+                                      a.json ? nullptr : &memory_text);
 
     // Whole-spec SetSpec per change (re-derives and diffs every input row of the spec): NOT the
     // controller's path, kept for comparison with earlier runs.
@@ -742,6 +760,7 @@ int Run(int argc, char** argv) {
   std::printf("  memory            RSS +%.1f MiB (%.0f B/rule), engine estimate %.1f MiB, peak RSS %.1f MiB\n",
               mib(f["rss_growth_bytes"]), f["bytes_per_rule"].get<double>(), mib(f["engine_memory_bytes"]),
               mib(f["peak_rss_bytes"]));
+  std::fputs(memory_text.c_str(), stdout);
   std::printf("full compute (controller path: stored objects -> rows -> Engine::Apply -> PhysicalStage::ApplyForSnapshots -> every Snapshot)\n");
   std::printf("  rows              %8.3f s wall  %8.3f s cpu  %zu rows, RSS +%.1f MiB\n", cp["rows"]["wall_s"].get<double>(),
               cp["rows"]["cpu_s"].get<double>(), cp["rows"]["input_rows"].get<size_t>(), mib(cp["rows"]["rss_growth_bytes"]));
