@@ -178,6 +178,10 @@ class ApiServer::Impl {
     auto who = Authenticate(r.authorization);
     if (auto* e = std::get_if<ApiError>(&who)) return ErrorResponse(*e);
     const Caller& c = std::get<Caller>(who);
+    if (r.path == "/v1/status") {
+      if (r.method != "GET") return ErrorResponse({405, "method_not_allowed", "use GET /v1/status", {}});
+      return Status();
+    }
     if (r.path == "/v1/apply") {
       if (r.method != "POST") return ErrorResponse({405, "method_not_allowed", "use POST /v1/apply", {}});
       auto it = r.query.find("dry_run");
@@ -208,6 +212,26 @@ class ApiServer::Impl {
 
  private:
   // ---- reads ----
+  // The controller's own view (ApiOptions::status_json) plus the API server's: the store, its
+  // revision, how many objects the validation index holds.
+  ApiResponse Status() {
+    json out = json::object();
+    auto rev = store_->CurrentRevision();
+    if (!rev.ok()) return ErrorResponse(StoreError(rev.status()));
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      out["api"] = json{{"store", store_->Describe()}, {"store_revision", *rev},
+                        {"indexed_objects", catalog_.valid() ? static_cast<int64_t>(catalog_.objects().size()) : -1}};
+    }
+    if (!options_.status_json)
+      return ErrorResponse({503, "unavailable", "this API server runs without a controller: no status to show", {}});
+    json c = json::parse(options_.status_json(), nullptr, false);
+    if (c.is_discarded() || !c.is_object())
+      return ErrorResponse({500, "internal", "the controller's status is not a JSON object", {}});
+    out["controller"] = std::move(c);
+    return JsonResponse(200, out);
+  }
+
   ApiResponse List(const Caller& c, const std::map<std::string, std::string>& q) {
     std::string kind = q.count("kind") ? q.at("kind") : "";
     std::string tenant = q.count("tenant") ? q.at("tenant") : "";

@@ -19,6 +19,7 @@
 #define RAMPART_CONTROLLER_API_API_SERVER_H_
 
 #include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ struct ApiOptions {
   std::string tokens_file;       // YAML list of {token, name, role, tenant}; may be empty
   std::vector<ApiToken> tokens;  // used in addition to tokens_file
   size_t max_body_bytes = 16 << 20;
+  // GET /v1/status: returns a JSON object describing the controller this API runs in (its
+  // controllers, hosts, owners, revisions, acks). Unset = the endpoint answers 503. Called on an
+  // API thread; must be thread-safe.
+  std::function<std::string()> status_json;
 };
 
 // A plain HTTP request/response, so the API can be driven without sockets (tests, fuzzing).

@@ -510,6 +510,40 @@ TEST(ApiCatalog, WritesByOthersAreSeenBeforeTheNextValidation) {
   EXPECT_NE(r.body.find("vm9"), std::string::npos) << r.body;
 }
 
+TEST(ApiStatus, ShowsTheControllersStatusToAnyRoleOr503WithoutOne) {
+  auto st = MakeStore();
+  ApiOptions o;
+  o.tokens = {{kAdmin, "root", "datacenter-admin", ""}, {kReader, "auditor", "read-only", ""}, {kTenantA, "alice", "tenant-admin", "A"}};
+  ApiServer bare(st.get(), o);
+  ApiRequest get{"GET", "/v1/status", {}, std::string("Bearer ") + kReader, {}};
+  ApiResponse r = bare.Handle(get);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("without a controller"), std::string::npos) << r.body;
+  int calls = 0;
+  o.status_json = [&calls] {
+    ++calls;
+    return std::string(R"({"id":"c1","epoch":3,"controllers":["c1"],"hosts":[{"host":"h1","owner":"c1","owned":true,"revision":7,"acked":7,"connected":1,"rows":12}]})");
+  };
+  ApiServer with(st.get(), o);
+  for (const char* token : {kReader, kTenantA, kAdmin}) {
+    get.authorization = std::string("Bearer ") + token;
+    r = with.Handle(get);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json j = json::parse(r.body);
+    EXPECT_EQ(j["controller"]["hosts"][0]["acked"], 7);
+    EXPECT_EQ(j["api"]["store_revision"], *st->CurrentRevision());
+  }
+  EXPECT_EQ(calls, 3);
+  get.authorization = "";
+  EXPECT_EQ(with.Handle(get).status, 401);
+  ApiRequest post{"POST", "/v1/status", {}, std::string("Bearer ") + kAdmin, {}};
+  EXPECT_EQ(with.Handle(post).status, 405);
+  o.status_json = [] { return std::string("not json"); };
+  ApiServer broken(st.get(), o);
+  get.authorization = std::string("Bearer ") + kAdmin;
+  EXPECT_EQ(broken.Handle(get).status, 500);
+}
+
 TEST(Certs, InitKeepsExistingFilesAndAddsHosts) {
   char tmpl[] = "/tmp/rampart-certs-test-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -20,6 +20,15 @@ int main(int argc, char** argv) {
   }
   rampart::controller::ApiOptions o;
   o.tokens_file = dir + "/tokens.yaml";
+  // A fixed controller status for `rampartctl status`: h1 in sync, h2 with a change in flight,
+  // h3 served by another controller.
+  o.status_json = [] {
+    return std::string(
+        R"({"id":"ctl-a","epoch":2,"applied_revision":9,"controllers":["ctl-a","ctl-b"],"hosts":[)"
+        R"({"host":"h1","owner":"ctl-a","owned":true,"revision":5,"acked":5,"connected":1,"rows":40},)"
+        R"({"host":"h2","owner":"ctl-a","owned":true,"revision":6,"acked":4,"connected":1,"rows":41},)"
+        R"({"host":"h3","owner":"ctl-b","owned":false}]})");
+  };
   rampart::controller::ApiServer server(st->get(), o);
   if (auto s = server.Start("127.0.0.1", 0, dir + "/server.pem", dir + "/server.key"); !s.ok()) {
     std::cerr << s << "\n";

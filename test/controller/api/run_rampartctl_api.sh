@@ -1,5 +1,5 @@
 #!/bin/sh
-# rampartctl certs/apply/get/describe/delete end to end against api_test_server (ApiServer on a
+# rampartctl certs/apply/get/describe/delete/status end to end against api_test_server (ApiServer on a
 # mem: store, TLS and tokens from `rampartctl certs init`).
 # usage: run_rampartctl_api.sh RAMPARTCTL API_TEST_SERVER SOURCE_DIR
 set -u
@@ -54,6 +54,10 @@ sed 's/198.18.9.0/198.18.11.0/' "$tmp/g2-read.yaml" > "$tmp/g2-b.yaml"
 expect 0 "AddressGroup A/g2 updated" -- "$ctl" apply -f "$tmp/g2-a.yaml"
 expect 1 "stale" -- "$ctl" apply -f "$tmp/g2-b.yaml"
 expect 0 "AddressGroup A/g2 deleted" -- "$ctl" delete AddressGroup g2 --tenant A
+# Status (api_test_server serves a fixed controller status: h2 has a change in flight -> exit 3).
+expect 3 "h2    ctl-a  1                   6           4        41  changes in flight" -- "$ctl" status
+expect 3 "served by ctl-b" -- "$ctl" status
+expect 3 '"acked": 4' -- "$ctl" status -o json
 # Tokens and TLS.
 expect 1 "unknown token" -- "$ctl" get ports --token not-a-valid-token-xx
 expect 1 "cannot reach" -- "$ctl" get ports --ca "$src/docs/api.md"
