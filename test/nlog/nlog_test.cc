@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "nlog/engine.h"
 #include "nlog/json_io.h"
@@ -145,6 +146,36 @@ TEST(NlogValue, InternedStringsKeepTheirText) {
     ASSERT_EQ(Compare(values[i], values[j]), want);
   }
   EXPECT_GE(GetStringPoolStats().strings, 5000u);
+}
+
+// Several threads intern overlapping strings and IPv6 addresses at once: one id per content,
+// every text and address read back unchanged (also by the other threads).
+TEST(NlogValue, InterningFromSeveralThreadsAgrees) {
+  constexpr int kThreads = 4, kPer = 3000;
+  std::vector<std::vector<Value>> strs(kThreads), ips(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &strs, &ips] {
+      for (int i = 0; i < kPer; ++i) {
+        const int k = (i * (t + 1)) % kPer;
+        strs[t].push_back(Value::String("mt-" + std::to_string(k)));
+        uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        b[14] = static_cast<uint8_t>(k >> 8);
+        b[15] = static_cast<uint8_t>(k);
+        ips[t].push_back(Value::FromIp(Ip::V6(b)));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPer; ++i) {
+      const int k = (i * (t + 1)) % kPer;
+      ASSERT_EQ(strs[t][i].AsString(), "mt-" + std::to_string(k));
+      ASSERT_EQ(strs[t][i], Value::String("mt-" + std::to_string(k)));
+      ASSERT_EQ(ips[t][i].AsIp().lo, static_cast<uint64_t>(k));
+      ASSERT_EQ(ips[t][i], ips[0][static_cast<size_t>(k)]);  // thread 0 interned k at index k
+    }
+  }
 }
 
 // ---- compile errors ----
