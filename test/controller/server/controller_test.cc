@@ -106,10 +106,13 @@ stream::AgentClientOptions AgentOptions(const std::string& host, const std::stri
 // Which way the stream server gets snapshots (ControllerOptions::stream_keeps_shares): the
 // parameterized tests set it for the controllers they start.
 bool g_keep_shares = false;
+// Source mode only: snapshots in the wire form (true, the default) or as records (false).
+bool g_encoded_snapshots = true;
 
 ControllerOptions Options(const TempDir& dir, const std::string& id) {
   ControllerOptions o;
   o.stream_keeps_shares = g_keep_shares;
+  o.encoded_snapshots = g_encoded_snapshots;
   o.agents = {"unix:" + dir.File(id + ".sock")};
   o.id = id;
   o.lease_ttl_seconds = 2;
@@ -136,15 +139,23 @@ bool Converged(Controller& c, TestAgent& a, const std::string& host) {
   });
 }
 
-// Runs a test with the stream server snapshotting from the physical stage (false, the default)
-// and keeping every host's share itself (true).
-class ControllerModes : public ::testing::TestWithParam<bool> {
+// Runs a test with the stream server snapshotting from the physical stage (0, the default: encoded
+// snapshots, which Converged() compares with the records of StreamServer::Share), keeping every
+// host's share itself (1), and snapshotting from the physical stage as records (2).
+class ControllerModes : public ::testing::TestWithParam<int> {
  protected:
-  void SetUp() override { g_keep_shares = GetParam(); }
-  void TearDown() override { g_keep_shares = false; }
+  void SetUp() override {
+    g_keep_shares = GetParam() == 1;
+    g_encoded_snapshots = GetParam() != 2;
+  }
+  void TearDown() override {
+    g_keep_shares = false;
+    g_encoded_snapshots = true;
+  }
 };
-INSTANTIATE_TEST_SUITE_P(Both, ControllerModes, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "KeptShares" : "Source"; });
+INSTANTIATE_TEST_SUITE_P(All, ControllerModes, ::testing::Values(0, 1, 2), [](const ::testing::TestParamInfo<int>& i) {
+  return i.param == 0 ? "Source" : i.param == 1 ? "KeptShares" : "SourceRecords";
+});
 
 TEST_P(ControllerModes, ApplyReachesTheRightHostsAgents) {
   TempDir dir;
