@@ -384,6 +384,20 @@ for h in "${HOSTS[@]}"; do
   if [ "${OWNER[$h]}" = "$SURVIVOR" ]; then check "$h's agent stays with" "$SURVIVOR" "$(connected_to "$h")"; fi
 done
 check_resynced "the survivor" takeover
+# The operator's view: `rampartctl status` through the survivor's API lists every host as served
+# by it, agent connected, every sent revision acknowledged (exit 0; 3 while one lags).
+st_rc=1
+for _ in $(seq 50); do
+  st_json=$(ctl_via "$SURVIVOR" status -o json 2>&1) && st_rc=0 || st_rc=$?
+  [ "$st_rc" = 0 ] && break
+  sleep 0.2
+done
+st_hosts=$(python3 -c 'import json,sys
+c = json.loads(sys.stdin.read())["controller"]
+print(",".join(sorted(h["host"] for h in c["hosts"] if h["owned"] and h["connected"] > 0 and h["acked"] == h["revision"])))' \
+  <<<"$st_json" 2>/dev/null || echo "unreadable")
+check "rampartctl status via $SURVIVOR: exit status" 0 "$st_rc"
+check "hosts it serves in sync, per rampartctl status" "h1,h2,h3" "$st_hosts"
 iperf_rc=0
 wait "$IPERF" || iperf_rc=$?
 # Every 1 s interval must carry data: the flow never stalled, before, during or after the takeover.

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "controller/api/api_server.h"
 #include "controller/server/controller.h"
+#include "nlohmann/json.hpp"
 #include "store/store.h"
 
 namespace {
@@ -32,6 +34,25 @@ bool SplitHostPort(const std::string& s, std::string* host, int* port) {
   if (colon == std::string::npos) return false;
   *host = s.substr(0, colon);
   return absl::SimpleAtoi(s.substr(colon + 1), port) && *port >= 0 && *port < 65536 && !host->empty();
+}
+
+// GET /v1/status's "controller" part (docs/openapi.yaml).
+std::string StatusJson(const rampart::controller::ControllerStatus& s) {
+  nlohmann::json hosts = nlohmann::json::array();
+  for (const auto& h : s.hosts)
+    hosts.push_back({{"host", h.host}, {"owner", h.owner}, {"owned", h.owned}, {"revision", h.revision},
+                     {"acked", h.acked}, {"connected", h.connected}, {"rows", h.rows}});
+  const auto& c = s.stream;
+  nlohmann::json j = {{"id", s.id}, {"epoch", s.epoch}, {"applied_revision", s.applied_revision},
+                      {"controllers", s.controllers}, {"hosts", hosts},
+                      {"batches", s.batches}, {"apply_errors", s.apply_errors},
+                      {"last_batch_ms", s.last_batch_ms}, {"max_batch_ms", s.max_batch_ms},
+                      {"stream", {{"streams", c.streams}, {"registrations", c.registrations},
+                                  {"snapshots_sent", c.snapshots_sent}, {"deltas_sent", c.deltas_sent},
+                                  {"resumes", c.resumes}, {"redirects", c.redirects},
+                                  {"refused_identity", c.refused_identity}, {"refused_protocol", c.refused_protocol},
+                                  {"acks", c.acks}, {"stale_acks", c.stale_acks}}}};
+  return j.dump();
 }
 
 }  // namespace
@@ -111,6 +132,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rampart-controller: --store %s: %s\n", store_url.c_str(), store.status().ToString().c_str());
     return 1;
   }
+  // The API starts first (so that a spec can be applied while the controller loads); its status
+  // endpoint reads the controller once there is one.
+  static std::atomic<rampart::controller::Controller*> running{nullptr};
+  api_options.status_json = [] {
+    rampart::controller::Controller* c = running.load();
+    if (!c) return std::string(R"({"state":"starting","hosts":[]})");
+    return StatusJson(c->Status());
+  };
   std::unique_ptr<rampart::controller::ApiServer> api_server;
   if (!no_api) {
     api_server = std::make_unique<rampart::controller::ApiServer>(store->get(), api_options);
@@ -128,10 +157,12 @@ int main(int argc, char** argv) {
     if (api_server) api_server->Stop();
     return 1;
   }
+  running = controller->get();
   int sig = 0;
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "rampart-controller: signal %d, stopping\n", sig);
+  if (api_server) api_server->Stop();  // no status request runs past this point
+  running = nullptr;
   (*controller)->Stop();
-  if (api_server) api_server->Stop();
   return 0;
 }
