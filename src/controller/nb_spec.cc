@@ -841,7 +841,7 @@ absl::StatusOr<NbSpec> ParseNbDocumentAlone(const NbSource& doc) {
 }
 
 absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, std::string_view file,
-                                                         std::vector<std::string>* all_errors) {
+                                                         std::vector<std::string>* all_errors, bool keep_parsed) {
   std::vector<NbSource> docs;
   absl::Status split = Guard(file, [&]() -> absl::Status {
     docs = Parser::Split(text, std::string(file));
@@ -855,7 +855,7 @@ absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, 
   std::vector<NbDocument> out;
   absl::Status first;
   for (NbSource& d : docs) {
-    d.parsed = std::make_shared<NbParsedDoc>();  // kept for ParseNbSources (the merged check)
+    if (keep_parsed) d.parsed = std::make_shared<NbParsedDoc>();  // for ParseNbSources (the merged check)
     absl::Status st = Guard(d.file, [&]() -> absl::Status {
       Parser p(false);
       std::vector<YAML::Node> roots;

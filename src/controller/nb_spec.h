@@ -103,8 +103,9 @@ struct NbSource {
   std::string file;    // names the input in errors
   int index = 0;       // 1-based document number within `file`; 0 = none
   int first_line = 0;  // 0-based line of text's first line within `file`
-  // Set by ParseNbDocuments: the document's parse (YAML tree, rules), which ParseNbSources then
-  // reuses instead of parsing `text` again. Shared by copies of the source; read-only once set.
+  // Set by ParseNbDocuments(..., keep_parsed = true): the document's parse (YAML tree, rules),
+  // which ParseNbSources then reuses instead of parsing `text` again. Shared by copies of the
+  // source; read-only once set.
   std::shared_ptr<NbParsedDoc> parsed;
 };
 
@@ -119,9 +120,13 @@ struct NbDocument {
 };
 
 // Splits `text` into documents on "---" lines and checks each alone. On error returns the first
-// error; `all_errors` (optional) receives one message per bad document.
+// error; `all_errors` (optional) receives one message per bad document. `keep_parsed`: each
+// document's source carries its parse (NbSource::parsed) for a ParseNbSources of the same
+// documents right after; that parse (a YAML tree) is several times the text's size, so callers
+// that keep the documents leave it off.
 absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, std::string_view file,
-                                                         std::vector<std::string>* all_errors = nullptr);
+                                                         std::vector<std::string>* all_errors = nullptr,
+                                                         bool keep_parsed = false);
 
 // The spec of ONE document checked alone (as in ParseNbDocuments; references unchecked).
 absl::StatusOr<NbSpec> ParseNbDocumentAlone(const NbSource& doc);

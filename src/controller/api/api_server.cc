@@ -366,7 +366,7 @@ class ApiServer::Impl {
     std::vector<NbDocument> docs;
     std::vector<std::string> errors;
     for (const auto& [name, text] : files) {
-      auto d = ParseNbDocuments(text, name, &errors);
+      auto d = ParseNbDocuments(text, name, &errors, /*keep_parsed=*/true);  // step 3 reuses the parse
       if (d.ok()) docs.insert(docs.end(), std::make_move_iterator(d->begin()), std::make_move_iterator(d->end()));
     }
     if (!errors.empty()) return ErrorResponse({400, "invalid", errors[0], errors});
