@@ -18,21 +18,9 @@ CTL="$BUILD/src/cli/rampartctl"
 export RAMPART_LAB_DIR="${RAMPART_LAB_DIR:-$(mktemp -d /tmp/rl-ar.XXXXXX)}"
 L="$RAMPART_LAB_DIR"
 mkdir -p "$L"
-PIDS=()
-cleanup() {
-  if [ "${AGENT_TEST_KEEP:-0}" = 1 ]; then echo "kept: RAMPART_LAB_DIR=$L (daemons running)"; return; fi
-  for p in "${PIDS[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$LAB" down >/dev/null 2>&1 || true
-  rm -rf "$L"
-}
-trap cleanup EXIT
-
-FAILS=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-check() { local what="$1"; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-vm() { "$LAB" exec "$@"; }
+KEEP_VAR=AGENT_TEST_KEEP
+# shellcheck source=records_lab_lib.sh
+. "$HERE/records_lab_lib.sh"
 
 "$CTL" compile --spec "$ROOT/examples/specs/seed-attached.yaml" --records -o json >"$L/records.json"
 "$LAB" up --hosts 2 >/dev/null
@@ -41,31 +29,9 @@ vm() { "$LAB" exec "$@"; }
 "$LAB" vm add h1 vm3 --mac 02:00:00:00:02:03 --ip 198.18.2.13/24 --gw 198.18.2.1 --iface-id A/vm3 >/dev/null
 "$LAB" vm add h2 vm4 --mac 02:00:00:00:02:04 --ip 198.18.2.14/24 --gw 198.18.2.1 --iface-id A/vm4 >/dev/null
 
-start_fwd() {  # host
-  "$LAB" host exec "$1" -- sh -c "ip link show rfw0 >/dev/null 2>&1 || ip link add rfw0 type veth peer name rfw0-fwd"
-  setsid "$LAB" host exec "$1" -- "$FWD" --interface rfw0-fwd --workers 2 --fei-socket "$L/hosts/$1/fwd.sock" \
-    >>"$L/hosts/$1/fwd.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 50); do [ -S "$L/hosts/$1/fwd.sock" ] && return 0; sleep 0.1; done
-  echo "rampart-fwd on $1 did not start"; cat "$L/hosts/$1/fwd.log"; return 1
-}
-declare -A AGENT_PID
-start_agent() {  # host
-  setsid "$LAB" host exec "$1" -- "$AGENT" --records "$L/records.json" --host "$1" \
-    --ovsdb "unix:$L/hosts/$1/db.sock" --openflow "$L/hosts/$1/br-int.mgmt" \
-    --fwd-socket "$L/hosts/$1/fwd.sock" --interval 1 >>"$L/hosts/$1/agent.log" 2>&1 &
-  PIDS+=($!)
-  AGENT_PID[$1]=$!
-}
-for h in h1 h2; do start_fwd "$h"; start_agent "$h"; done
+for h in h1 h2; do start_fwd "$h" 2; start_agent "$h"; done
 
-flows() { "$LAB" host exec "$1" -- ovs-ofctl -O OpenFlow13 dump-flows br-int; }
-n1=0; n2=0
-for _ in $(seq 100); do
-  n1=$(flows h1 | grep -c 'cookie=0x52' || true); n2=$(flows h2 | grep -c 'cookie=0x52' || true)
-  [ "$n1" -gt 50 ] && [ "$n2" -gt 50 ] && grep -q applied "$L/hosts/h1/agent.log" && grep -q applied "$L/hosts/h2/agent.log" && break
-  sleep 0.2
-done
+wait_pipeline 50
 check "agents installed the pipeline on both hosts ($n1 and $n2 flows)" test "$n1" -gt 50 -a "$n2" -gt 50
 if [ "$n1" -le 50 ] || [ "${AGENT_DEBUG:-0}" = 1 ]; then tail -20 "$L/hosts/h1/agent.log"; fi
 check "rampart-fwd on h1 has instance A/fw from the records" \
