@@ -31,6 +31,9 @@ absl::Status CheckPrerequisites(const Match& m) {
   std::optional<uint64_t> eth = u(Field::kEthType);
   std::optional<uint64_t> proto = u(Field::kIpProto);
   bool ip = eth == kEthIpv4 || eth == kEthIpv6;
+  // Neighbour discovery: ICMPv6 type 135 (solicitation) or 136 (advertisement), code 0.
+  std::optional<uint64_t> icmp6_type = u(Field::kIcmpv6Type), icmp6_code = u(Field::kIcmpv6Code);
+  bool icmp6 = eth == kEthIpv6 && proto == 58 && icmp6_code == 0;
   for (const MatchField& mf : m.fields()) {
     const char* need = nullptr;
     switch (mf.field) {
@@ -61,6 +64,18 @@ absl::Status CheckPrerequisites(const Match& m) {
       case Field::kIcmpv6Type:
       case Field::kIcmpv6Code:
         if (eth != kEthIpv6 || proto != 58) need = "dl_type=0x86dd and nw_proto=58";
+        break;
+      case Field::kNdTarget:
+      case Field::kNdReserved:
+      case Field::kNdOptionsType:
+        if (!icmp6 || (icmp6_type != 135 && icmp6_type != 136))
+          need = "an ND message: dl_type=0x86dd, nw_proto=58, icmpv6_type=135 or 136, icmpv6_code=0";
+        break;
+      case Field::kNdSll:
+        if (!icmp6 || icmp6_type != 135) need = "a solicitation: dl_type=0x86dd, nw_proto=58, icmpv6_type=135, icmpv6_code=0";
+        break;
+      case Field::kNdTll:
+        if (!icmp6 || icmp6_type != 136) need = "an advertisement: dl_type=0x86dd, nw_proto=58, icmpv6_type=136, icmpv6_code=0";
         break;
       case Field::kArpOp:
       case Field::kArpSpa:

@@ -154,6 +154,46 @@ TEST(FlowTableSync, RejectsBadDesiredStatesWithoutTouchingTheSwitch) {
   EXPECT_EQ(f.sw.Count<BundleControl>(), 0);
 }
 
+// Neighbour discovery fields need an ND message in the match, as OVS requires (it would drop
+// the field otherwise and the flow would never read back equal): nd_target, nd_reserved and
+// nd_options_type a solicitation or an advertisement, nd_sll a solicitation, nd_tll an
+// advertisement; always ICMPv6 code 0.
+TEST(FlowTableSync, NeighbourDiscoveryFieldsNeedAnNdMessage) {
+  auto nd = [](std::optional<uint64_t> type, uint64_t code = 0) {
+    Match m;
+    m.EthType(0x86dd).IpProto(58);
+    if (type) m.Uint(Field::kIcmpv6Type, *type);
+    m.Uint(Field::kIcmpv6Code, code);
+    return m;
+  };
+  const Ip target = *Ip::Parse("2002:c612:1::10");
+  const Mac mac = {0x02, 0, 0, 0, 0, 1};
+  auto with = [&](Match m, Field f) {
+    if (f == Field::kNdTarget) return m.NdTarget(target), m;
+    if (f == Field::kNdSll || f == Field::kNdTll) {
+      EXPECT_TRUE(m.Set(f, mac.data(), mac.size()).ok());
+      return m;
+    }
+    return m.Uint(f, 0), m;
+  };
+  for (Field f : {Field::kNdTarget, Field::kNdReserved, Field::kNdOptionsType}) {
+    EXPECT_TRUE(CheckPrerequisites(with(nd(135), f)).ok()) << GetFieldInfo(f).name;
+    EXPECT_TRUE(CheckPrerequisites(with(nd(136), f)).ok()) << GetFieldInfo(f).name;
+    EXPECT_FALSE(CheckPrerequisites(with(nd(128), f)).ok()) << GetFieldInfo(f).name;      // echo request
+    EXPECT_FALSE(CheckPrerequisites(with(nd(135, 1), f)).ok()) << GetFieldInfo(f).name;   // code 1
+    EXPECT_FALSE(CheckPrerequisites(with(nd(std::nullopt), f)).ok()) << GetFieldInfo(f).name;
+  }
+  EXPECT_TRUE(CheckPrerequisites(with(nd(135), Field::kNdSll)).ok());
+  EXPECT_FALSE(CheckPrerequisites(with(nd(136), Field::kNdSll)).ok());
+  EXPECT_TRUE(CheckPrerequisites(with(nd(136), Field::kNdTll)).ok());
+  absl::Status st = CheckPrerequisites(with(nd(135), Field::kNdTll));
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("nd_tll requires an advertisement"), std::string::npos) << st;
+  Match v4;  // ICMPv4 with type 135 is not ND
+  v4.EthType(0x0800).IpProto(1).NdTarget(target);
+  EXPECT_FALSE(CheckPrerequisites(v4).ok());
+}
+
 TEST(FlowTableSync, FailedBundleLeavesTheSwitchAsItWasAndRetries) {
   Fixture f;
   auto flows = AllKindsFlows();
