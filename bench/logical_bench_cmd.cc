@@ -520,7 +520,7 @@ int Run(int argc, char** argv) {
       if (t.kind != nlog::TableKind::kInput) tables[t.name] = stage->engine().TableSize(t.name);
     out["output_tables"] = tables;
     if (a.memory)
-      out["memory"] = MemoryBreakdown(stage->engine(), InputRowsBytes(stage->rows()), growth, nrules,
+      out["memory"] = MemoryBreakdown(stage->engine(), /*input-row copy: the stage keeps none*/ 0, growth, nrules,
                                       a.json ? nullptr : &memory_text);
 
     // Whole-spec SetSpec per change (re-derives and diffs every input row of the spec): NOT the

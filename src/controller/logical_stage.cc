@@ -48,13 +48,24 @@ absl::StatusOr<std::unique_ptr<LogicalStage>> LogicalStage::Create() {
   return std::unique_ptr<LogicalStage>(new LogicalStage(std::make_unique<nlog::Engine>(*std::move(prog))));
 }
 
+std::vector<InputRow> LogicalStage::rows() const {
+  std::vector<InputRow> out;
+  for (const nlog::TableDecl& t : engine_->program().tables()) {
+    if (t.kind != nlog::TableKind::kInput) continue;
+    auto rows = engine_->Scan(t.name);
+    if (!rows.ok()) continue;  // cannot happen: the name comes from the program
+    for (nlog::Row& r : *rows) out.push_back(InputRow{t.name, std::move(r)});
+  }
+  std::sort(out.begin(), out.end(), [](const InputRow& a, const InputRow& b) {
+    if (a.table != b.table) return a.table < b.table;
+    return nlog::RowLess(a.row, b.row);
+  });
+  return out;
+}
+
 absl::StatusOr<nlog::Delta> LogicalStage::SetSpec(const NbSpec& spec) {
-  std::vector<InputRow> rows = SpecToRows(spec);
-  nlog::Transaction tx = DiffRows(rows_, rows);
-  auto d = engine_->Apply(tx);
-  if (!d.ok()) return d.status();
-  rows_ = std::move(rows);
-  return d;
+  nlog::Transaction tx = DiffRows(rows(), SpecToRows(spec));
+  return engine_->Apply(tx);
 }
 
 namespace {
