@@ -332,6 +332,18 @@ struct PhysicalStage::State {
     for (size_t i = 0; i < r.values.size() && i < kMaxCols; ++i) c.v[i + 1] = strings.Id(r.values[i]);
     return c;
   }
+  // An nlog output row as the record `table_id` (an interned name), without column `skip_col`
+  // (a host column the record does not carry).
+  CRow ToC(uint32_t table_id, const Row& r, size_t skip_col = SIZE_MAX) {
+    CRow c;
+    c.v.fill(kNone);
+    c.v[0] = table_id;
+    size_t j = 1;
+    for (size_t col = 0; col < r.size() && j <= kMaxCols; ++col) {
+      if (col != skip_col) c.v[j++] = strings.Id(r[col]);
+    }
+    return c;
+  }
   Record FromC(const CRow& c) const {
     Record r{strings.Str(c.v[0]), {}};
     for (size_t i = 1; i < c.v.size() && c.v[i] != kNone; ++i) r.values.push_back(strings.Str(c.v[i]));
@@ -1127,16 +1139,6 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
     const nlog::TableDelta* td = out_rows(table);
     if (!td) return;
     const uint32_t table_id = s.strings.Id(std::string(record_table));
-    auto to_c = [&](const Row& r) {
-      CRow c;
-      c.v.fill(kNone);
-      c.v[0] = table_id;
-      size_t j = 1;
-      for (size_t col = 0; col < r.size() && j <= kMaxCols; ++col) {
-        if (col != host_col) c.v[j++] = s.strings.Id(r[col]);
-      }
-      return c;
-    };
     auto host = [&](const nlog::Value& hv) -> std::pair<HostRows*, records::Delta*>& {
       auto it = host_cache.find(hv);
       if (it != host_cache.end()) return it->second;
@@ -1145,12 +1147,12 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
     };
     for (const Row& r : td->deleted) {
       auto& [hr, delta] = host(r[host_col]);
-      CRow c = to_c(r);
+      CRow c = s.ToC(table_id, r, host_col);
       if (hr->erase(c)) delta->deletes.push_back(s.FromC(c));
     }
     for (const Row& r : td->inserted) {
       auto& [hr, delta] = host(r[host_col]);
-      CRow c = to_c(r);
+      CRow c = s.ToC(table_id, r, host_col);
       if (hr->emplace(c, 1).second) delta->inserts.push_back(s.FromC(c));
     }
   };
@@ -1181,15 +1183,8 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
     const nlog::TableDelta* td = out_rows(table);
     if (!td) return std::make_pair(del, ins);
     const uint32_t table_id = s.strings.Id(std::string(record_table));
-    auto compact = [&](const Row& r) {
-      CRow c;
-      c.v.fill(kNone);
-      c.v[0] = table_id;
-      for (size_t col = 0; col < r.size() && col < kMaxCols; ++col) c.v[col + 1] = s.strings.Id(r[col]);
-      return c;
-    };
-    for (const Row& r : td->deleted) del.emplace_back(NamePair{S(r[0]), S(r[1])}, compact(r));
-    for (const Row& r : td->inserted) ins.emplace_back(NamePair{S(r[0]), S(r[1])}, compact(r));
+    for (const Row& r : td->deleted) del.emplace_back(NamePair{S(r[0]), S(r[1])}, s.ToC(table_id, r));
+    for (const Row& r : td->inserted) ins.emplace_back(NamePair{S(r[0]), S(r[1])}, s.ToC(table_id, r));
     return std::make_pair(std::move(del), std::move(ins));
   };
   {
