@@ -159,6 +159,17 @@ start_controller() {  # ID
   wait_for "$id's REST API" 30 curl -sf --cacert "$D/tls/ca.pem" "https://127.0.0.1:${API[$id]}/healthz" ||
     die "controller $id did not start"
 }
+# Writes tenant A's KIND document of examples/demo/network.yaml with FROM replaced by TO to OUT.
+edit_demo_doc() {  # KIND FROM TO OUT
+  python3 - examples/demo/network.yaml "$1" "$2" "$3" >"$4" <<'PY'
+import sys
+path, kind, old, new = sys.argv[1:]
+docs = open(path).read().split("\n---\n")
+d = [d for d in docs if "kind: %s\ntenant: A\n" % kind in d][0]
+print(d.replace(old, new))
+PY
+  grep -qF "$3" "$4" || die "examples/demo/network.yaml changed: cannot build the $1 change"
+}
 ctl_via() {  # ID rampartctl-args...: rampartctl against controller ID's REST API
   local id="$1"; shift
   RAMPART_SERVER="https://127.0.0.1:${API[$id]}" "$CTL" "$@"
@@ -420,13 +431,7 @@ matrix block
 
 # ---- 4. a change through the survivor; restart the victim ------------------------------------
 step "4. rule change through $SURVIVOR's API: tenant A's firewall also allows tcp/22 (h1 -> h3, hosts of the dead $VICTIM)"
-python3 - examples/demo/network.yaml >"$D/fw-a.yaml" <<'PY'
-import sys
-docs = open(sys.argv[1]).read().split("\n---\n")
-fw = [d for d in docs if "kind: Firewall\ntenant: A\n" in d][0]
-print(fw.replace("destination_ports: [80, 5201]", "destination_ports: [22, 80, 5201]"))
-PY
-grep -q 'destination_ports: \[22, 80, 5201\]' "$D/fw-a.yaml" || die "examples/demo/network.yaml changed: cannot build the rule change"
+edit_demo_doc "Firewall" "destination_ports: [80, 5201]" "destination_ports: [22, 80, 5201]" "$D/fw-a.yaml"
 wait_ssh() {  # EXPECT(allow|block) MS: until a-vm1 -> A/vm3:22 gives EXPECT (at most MS ms)
   local want="$1" limit="$2" t0 got
   t0=$(now_ns)
@@ -485,13 +490,7 @@ for h in "${KEPT[@]}"; do
   check "$h's agent holds a revision of a new epoch" yes "$r" "epoch ${EPOCH_AT[$h]} -> $(held_epoch "$h")"
 done
 step "5. vNIC policy change through $VICTIM's API: A/vm2 (on h2) also accepts tcp/22"
-python3 - examples/demo/network.yaml >"$D/vnic-a.yaml" <<'PY'
-import sys
-docs = open(sys.argv[1]).read().split("\n---\n")
-d = [d for d in docs if "kind: VnicPolicy\ntenant: A\n" in d][0]
-print(d.replace("destination_ports: [80]", "destination_ports: [22, 80]"))
-PY
-grep -q 'destination_ports: \[22, 80\]' "$D/vnic-a.yaml" || die "examples/demo/network.yaml changed: cannot build the vNIC policy change"
+edit_demo_doc "VnicPolicy" "destination_ports: [80]" "destination_ports: [22, 80]" "$D/vnic-a.yaml"
 t_change=$(now_ns)
 ctl_via "$VICTIM" apply -f "$D/vnic-a.yaml"
 applied=$(ms_since "$t_change")
