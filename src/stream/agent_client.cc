@@ -1,5 +1,6 @@
 #include "stream/agent_client.h"
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -147,8 +148,18 @@ class AgentClient::Impl {
     bool cancel = false;
     records::Delta snapshot;  // accumulates a multi-message snapshot
     bool in_snapshot = false;
-    pb::ControllerMessage m;
-    while (ok && stream->Read(&m)) {
+    // Each message is parsed into an arena that the next Read resets: a snapshot's ~10^4 records
+    // are freed as a few blocks, not object by object. Freeing them one by one (with malloc
+    // consolidating the freed chunks) happened when the first delta after the snapshot was
+    // parsed, and delayed its ack by up to ~100 ms in the 1,000-agent bench (docs/PERFORMANCE.md).
+    google::protobuf::ArenaOptions arena_options;
+    arena_options.start_block_size = 4096;
+    arena_options.max_block_size = 1 << 20;
+    google::protobuf::Arena arena(arena_options);
+    while (ok) {
+      arena.Reset();
+      pb::ControllerMessage& m = *google::protobuf::Arena::CreateMessage<pb::ControllerMessage>(&arena);
+      if (!stream->Read(&m)) break;
       if (!*established) {
         *established = true;
         owner_->connected_.store(true);
