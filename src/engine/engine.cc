@@ -36,6 +36,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& opti
   if (options.log_ring_entries < 1 || options.log_ring_entries > (1u << 24)) {
     return absl::InvalidArgumentError("engine options: log_ring_entries is not in 1..16777216");
   }
+  if (options.max_services < 1 || options.max_services >= kNoService) {
+    return absl::InvalidArgumentError("engine options: max_services is not in 1..65534");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   for (int i = 0; i < options.num_workers; ++i) {
@@ -223,6 +226,11 @@ absl::Status Engine::SetPolicy(InstanceId id, std::shared_ptr<const CompiledPoli
   ps->num_rules = ps->policy->rules.size();
   ps->hits = std::make_unique<RuleHitCell[]>(ps->num_rules * impl_->workers.size());
   for (size_t i = 0; i < ps->num_rules; ++i) ps->index_of.emplace(ps->policy->rules[i].rule_id, i);
+  for (const std::string& name : ps->policy->services) {
+    auto sid = impl_->InternLocked(inst->info.tenant, name);
+    if (!sid.ok()) return absl::Status(sid.status().code(), absl::StrCat("instance ", id, ": ", sid.status().message()));
+    ps->service_ids.push_back(*sid);
+  }
   auto next = std::make_shared<InstanceState>(*inst);
   if (inst->policy) {
     // Retire the old snapshot's hit cells; fold (and free) the ones workers have let go of, so
@@ -235,6 +243,31 @@ absl::Status Engine::SetPolicy(InstanceId id, std::shared_ptr<const CompiledPoli
   const uint32_t slot = inst->slot;
   impl_->Publish([&](Snapshot& s) { s.slots[slot] = next; });
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint16_t> Engine::Impl::InternLocked(std::string_view tenant, std::string_view name) {
+  auto key = std::make_pair(std::string(tenant), std::string(name));
+  auto it = service_ids.find(key);
+  if (it != service_ids.end()) return it->second;
+  if (service_names.size() >= options.max_services) {
+    return absl::ResourceExhaustedError(absl::StrCat("redirect service '", std::string(name), "' of tenant '", std::string(tenant),
+                                                     "': the engine already knows ", options.max_services,
+                                                     " service names (max_services)"));
+  }
+  const auto sid = static_cast<uint16_t>(service_names.size());
+  service_names.push_back({key.first, key.second});
+  service_ids.emplace(std::move(key), sid);
+  return sid;
+}
+
+absl::StatusOr<uint16_t> Engine::InternService(std::string_view tenant, std::string_view name) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->InternLocked(tenant, name);
+}
+
+std::vector<Engine::ServiceName> Engine::ServiceNames() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->service_names;
 }
 
 std::shared_ptr<const CompiledPolicy> Engine::GetPolicy(InstanceId id) const {
@@ -395,10 +428,11 @@ absl::StatusOr<size_t> Engine::ImportPort(InstanceId id, PortId port, std::span<
       k.dport = info.key.dport;
     }
     const CompiledRule& rule = inst->policy->policy->Classify(k);
-    if (rule.action != Action::kAllow) {
-      remove.push_back(info.key);
+    // A connection a stateful redirect rule now covers stays, with "redirect" cached.
+    if (rule.action == Action::kAllow || (rule.action == Action::kRedirect && !rule.stateless)) {
+      update.emplace_back(h, CtVerdict{rule.rule_id, rule.action, inst->policy->epoch});
     } else {
-      update.emplace_back(h, CtVerdict{rule.rule_id, Action::kAllow, inst->policy->epoch});
+      remove.push_back(info.key);
     }
   });
   for (const auto& [h, v] : update) table->UpdateVerdict(h, v);

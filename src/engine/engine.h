@@ -44,6 +44,7 @@ namespace rampart {
 
 constexpr uint32_t kNoRuleId = 0xffffffffu;  // the engine decided without a rule
 constexpr size_t kMaxBatch = 256;            // ProcessBatch handles at most this many frames per call
+constexpr uint16_t kNoService = 0xffff;      // Frame::service_id of a redirect whose service has no id
 
 struct EngineOptions {
   int num_workers = 1;
@@ -51,6 +52,7 @@ struct EngineOptions {
   uint32_t fragment_table_entries = 1024;    // per worker, power of two
   uint64_t fragment_timeout_ns = 30'000'000'000ull;
   uint32_t log_ring_entries = 4096;          // per worker, power of two
+  uint32_t max_services = 4096;              // distinct (tenant, service name) ids, 1..65535
 };
 
 // One frame in a batch. Fill the "in" fields; ProcessBatch fills the "out" fields.
@@ -73,6 +75,9 @@ struct Frame {
   uint16_t out_tag = 0;               // VID to send the frame out with (allow/redirect)
   uint16_t reply_tag = 0;             // VID to send `reply` out with (the frame's own tag)
   uint16_t service = 0;               // redirect: CompiledPolicy::services index
+  // Redirect: the engine-wide id of (instance tenant, service name), stable for the engine's life
+  // (Engine::InternService); kNoService when the policy names no service at `service`.
+  uint16_t service_id = kNoService;
   // Reject: the reply frame (TCP RST or ICMP/ICMPv6 unreachable, addressed to the sender, with
   // the frame's own VLAN tags copied); empty when none may be sent (packet/builder.h says when).
   // Points into the worker's buffer; valid until the worker's next ProcessBatch.
@@ -155,6 +160,19 @@ class Engine {
   // cached verdict unless the instance has revalidate_on_change.
   absl::Status SetPolicy(InstanceId id, std::shared_ptr<const CompiledPolicy> policy);
   std::shared_ptr<const CompiledPolicy> GetPolicy(InstanceId id) const;
+
+  // ---- Control plane: redirect services (docs/engine.md, "Redirect").
+  // The id of `name` in `tenant`, made on first use; ids are dense from 0 and never reused, so a
+  // data-plane table indexed by id (rampart-fwd's service registry) stays valid across policy
+  // changes. SetPolicy interns every service its policy redirects to (in the instance's tenant).
+  // Fails with RESOURCE_EXHAUSTED beyond EngineOptions::max_services distinct names.
+  absl::StatusOr<uint16_t> InternService(std::string_view tenant, std::string_view name);
+  struct ServiceName {
+    std::string tenant;
+    std::string name;
+  };
+  // Every interned name, indexed by id.
+  std::vector<ServiceName> ServiceNames() const;
 
   // ---- Control plane: observation.
   absl::StatusOr<InstanceCounters> Counters(InstanceId id) const;

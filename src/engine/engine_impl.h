@@ -3,6 +3,9 @@
 #define RAMPART_ENGINE_ENGINE_IMPL_H_
 
 #include <atomic>
+#include <map>
+#include <string>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -28,6 +31,12 @@ struct Engine::Impl {
     std::vector<std::shared_ptr<PolicyState>> retired;   // replaced, maybe still held
   };
   absl::flat_hash_map<InstanceId, RuleTotals> rule_totals;
+  // Redirect service names by engine id, and the reverse (InternService).
+  std::vector<ServiceName> service_names;
+  std::map<std::pair<std::string, std::string>, uint16_t> service_ids;
+
+  // REQUIRES: mu held.
+  absl::StatusOr<uint16_t> InternLocked(std::string_view tenant, std::string_view name);
 
   // Publishes a copy of `current` changed by `edit`. REQUIRES: mu held.
   template <typename F>

@@ -34,6 +34,7 @@ struct FragKey {
 struct FragDecision {
   Verdict verdict = Verdict::kDrop;
   uint16_t service = 0;
+  uint16_t service_id = 0xffff;  // kNoService
   uint32_t rule_id = 0;
   uint64_t incarnation = 0;  // of the instance slot; a reused slot never matches old entries
 };

@@ -46,6 +46,9 @@ struct InstanceInfo {
   InstanceId id = 0;
   std::string name;
   InstanceOptions options;
+  // The tenant whose services `redirect:NAME` rules of this instance name (Engine::InternService).
+  // Empty for callers that have no tenants (tools, tests): their redirects resolve in tenant "".
+  std::string tenant;
 };
 
 // One external tag's meaning. A protected vNIC gets two tags (kFromVm and kToVm) on the same

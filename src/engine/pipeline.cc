@@ -107,6 +107,21 @@ ClassKey KeyOf(const ParsedPacket& p, Direction dir) {
   return k;
 }
 
+// The key of the connection's first packet, from a packet of either side: re-classifying a
+// connection must judge its original direction, not the reply's (ImportPort does the same).
+ClassKey OriginalKeyOf(const ParsedPacket& p, Direction dir, ConnSide side) {
+  ClassKey k = KeyOf(p, dir);
+  if (side != ConnSide::kReply) return k;
+  std::swap(k.src, k.dst);
+  std::swap(k.sport, k.dport);
+  k.direction = static_cast<uint8_t>(dir == Direction::kFromVm ? Direction::kToVm : Direction::kFromVm);
+  if (p.proto == kProtoIcmp || p.proto == kProtoIcmpV6) {  // echo: classify the request
+    k.sport = p.proto == kProtoIcmp ? 8 : 128;
+    k.dport = 0;
+  }
+  return k;
+}
+
 bool IsLaterFragment(const ParsedPacket& p) { return p.is_fragment && p.frag_offset != 0; }
 
 FragKey FragKeyOf(const ParsedPacket& p, const Slot& s, PortId port) {
@@ -165,6 +180,7 @@ class BatchRunner {
     f.out_tag = 0;
     f.reply_tag = 0;
     f.service = 0;
+    f.service_id = kNoService;
     f.reply = nullptr;
     f.reply_len = 0;
     f.new_connection = false;
@@ -224,6 +240,11 @@ class BatchRunner {
           CountRuleById(i, r.verdict.rule_id);
           return Finish(i, Verdict::kAllow, Reason::kAllowRelated, r.verdict.rule_id);
         }
+        if (r.verdict.action == Action::kRedirect && SetRedirectTarget(i, r.verdict.rule_id)) {
+          // An ICMP error about a redirected connection goes to the same service.
+          CountRuleById(i, r.verdict.rule_id);
+          return Finish(i, Verdict::kRedirect, Reason::kRedirectEstablished, r.verdict.rule_id);
+        }
         return Finish(i, Verdict::kDrop, Reason::kRuleDrop, r.verdict.rule_id);
       case TrackKind::kInvalid:
         Finish(i, Verdict::kDrop, ReasonOf(r.invalid), kNoRuleId);
@@ -243,12 +264,16 @@ class BatchRunner {
     const ParsedPacket& p = w_.parsed_[i];
     const PolicyState& ps = *s.inst->policy;
     CtVerdict cv = r.verdict;
-    if (s.inst->info.options.revalidate_on_change && cv.generation != ps.epoch) {
-      const CompiledRule& rule = ps.policy->Classify(KeyOf(p, s.dir));
-      if (rule.action == Action::kAllow) {
-        cv = CtVerdict{rule.rule_id, Action::kAllow, ps.epoch};
+    // A cached redirect names its service through its rule; when the current policy no longer
+    // has that rule as a redirect, the connection is re-classified as under revalidation.
+    const bool stale_redirect = cv.action == Action::kRedirect && !SetRedirectTarget(i, cv.rule_id);
+    if ((s.inst->info.options.revalidate_on_change && cv.generation != ps.epoch) || stale_redirect) {
+      const CompiledRule& rule = ps.policy->Classify(OriginalKeyOf(p, s.dir, r.side));
+      if (rule.action == Action::kAllow || (rule.action == Action::kRedirect && !rule.stateless)) {
+        cv = CtVerdict{rule.rule_id, rule.action, ps.epoch};
         s.table->UpdateVerdict(r.handle, cv);
         Event(i, Reason::kEvRevalidated);
+        if (rule.action == Action::kRedirect) SetRedirectTarget(i, rule);
       } else {
         s.table->Delete(s.table->Info(r.handle).key);
         CountRuleById(i, rule.rule_id);
@@ -258,6 +283,8 @@ class BatchRunner {
     CountRuleById(i, cv.rule_id);
     if (cv.action == Action::kAllow) {
       Finish(i, Verdict::kAllow, Reason::kAllowEstablished, cv.rule_id);
+    } else if (cv.action == Action::kRedirect) {
+      Finish(i, Verdict::kRedirect, Reason::kRedirectEstablished, cv.rule_id);
     } else {
       Finish(i, Verdict::kDrop, Reason::kRuleDrop, cv.rule_id);
     }
@@ -278,6 +305,7 @@ class BatchRunner {
           return Finish(i, Verdict::kAllow, Reason::kAllowFragment, d->rule_id);
         case Verdict::kRedirect:
           f.service = d->service;
+          f.service_id = d->service_id;
           return Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, d->rule_id);
         default:  // a later fragment gets no reject reply: its first fragment had it
           return Finish(i, Verdict::kDrop, Reason::kFragmentDrop, d->rule_id);
@@ -291,7 +319,7 @@ class BatchRunner {
       CountRule(i, idx);
       if (rule.action == Action::kAllow) return Finish(i, Verdict::kAllow, Reason::kAllowFragment, rule.rule_id);
       if (rule.action == Action::kRedirect) {
-        f.service = rule.redirect_service;
+        SetRedirectTarget(i, rule);
         return Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, rule.rule_id);
       }
       return Finish(i, Verdict::kDrop, Reason::kFragmentDrop, rule.rule_id);
@@ -305,11 +333,28 @@ class BatchRunner {
     FragDecision d;
     d.verdict = f.verdict;
     d.service = f.service;
+    d.service_id = f.service_id;
     d.rule_id = f.rule_id;
     d.incarnation = s.inst->incarnation;
     if (!w_.frags_.Insert(FragKeyOf(w_.parsed_[i], s, f.port_id), d, now_)) {
       Event(i, Reason::kEvFragmentTableFull);
     }
+  }
+
+  // Fills the frame's service fields from a redirect rule of the instance's current policy.
+  void SetRedirectTarget(size_t i, const CompiledRule& rule) {
+    frames_[i].service = rule.redirect_service;
+    frames_[i].service_id = slots_[i].inst->policy->ServiceIdOf(rule);
+  }
+  // The same by rule id; false when the current policy has no redirect rule with that id.
+  bool SetRedirectTarget(size_t i, uint32_t rule_id) {
+    const PolicyState& ps = *slots_[i].inst->policy;
+    auto it = ps.index_of.find(rule_id);
+    if (it == ps.index_of.end()) return false;
+    const CompiledRule& rule = ps.policy->rules[it->second];
+    if (rule.action != Action::kRedirect || rule.stateless) return false;
+    SetRedirectTarget(i, rule);
+    return true;
   }
 
   void CountRule(size_t i, uint32_t index) {
@@ -412,8 +457,35 @@ class BatchRunner {
         break;
       }
       case Action::kRedirect:
-        f.service = rule.redirect_service;
-        Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, rule.rule_id);
+        SetRedirectTarget(i, rule);
+        if (rule.stateless || s.kind == TrackKind::kUntracked) {
+          Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, rule.rule_id);
+          break;
+        }
+        // Stateful: the connection is committed with "redirect" cached, so every later frame of
+        // it (replies included) reaches the same service without a rule lookup.
+        {
+          const CommitResult c = s.table->Commit(p, s.dir, now_, CtVerdict{rule.rule_id, Action::kRedirect, ps.epoch});
+          switch (c.status) {
+            case CommitStatus::kCreated:
+              f.new_connection = true;
+              ps.HitsOf(w_.index_)[s.rule_index].connections.Add(1);
+              Event(i, Reason::kEvConnCommitted);
+              Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, rule.rule_id);
+              break;
+            case CommitStatus::kExists:
+              Finish(i, Verdict::kRedirect, Reason::kRedirectEstablished, rule.rule_id);
+              break;
+            case CommitStatus::kTableFull:
+            case CommitStatus::kInstanceFull:
+              Finish(i, Verdict::kDrop, Reason::kConnLimit, rule.rule_id);
+              break;
+            case CommitStatus::kNotNew:
+              Finish(i, Verdict::kDrop,
+                     ReasonOf(c.invalid == CtInvalid::kNone ? CtInvalid::kNotNew : c.invalid), rule.rule_id);
+              break;
+          }
+        }
         break;
     }
     if (rule.log) Log(i);

@@ -39,7 +39,8 @@ const char* VerdictName(Verdict v);
   /* decided by a rule */                                                                      \
   X(kRuleDrop, "rule-drop")                                                                    \
   X(kRuleReject, "rule-reject")                                                                \
-  X(kRuleRedirect, "rule-redirect")                                                            \
+  X(kRuleRedirect, "rule-redirect")           /* first packet / stateless: rule redirects */   \
+  X(kRedirectEstablished, "redirect-established") /* known connection, cached redirect */      \
   X(kFragmentDrop, "fragment-drop")           /* later fragment, first fragment was not allowed */ \
   /* dropped by the engine */                                                                  \
   X(kFragmentWithoutFirst, "fragment-without-first")                                           \

@@ -52,6 +52,11 @@ struct PolicyState {
   size_t num_rules = 0;
   std::unique_ptr<RuleHitCell[]> hits;
   absl::flat_hash_map<uint32_t, uint32_t> index_of;  // rule id -> index in policy->rules
+  std::vector<uint16_t> service_ids;                  // policy->services index -> engine id
+  // Engine id of a rule's redirect target (kNoService when the policy names none there).
+  uint16_t ServiceIdOf(const CompiledRule& r) const {
+    return r.redirect_service < service_ids.size() ? service_ids[r.redirect_service] : kNoService;
+  }
 
   RuleHitCell* HitsOf(int worker) const { return hits.get() + static_cast<size_t>(worker) * num_rules; }
 };

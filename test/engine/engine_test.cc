@@ -195,6 +195,135 @@ TEST_F(EngineTest, RedirectVerdictCarriesServiceIndex) {
   EXPECT_EQ(f.rule_id, 50u);
 }
 
+TEST_F(EngineTest, StatefulRedirectCommitsAConnectionWhoseRepliesRedirectToTheSameService) {
+  auto svc = h_.engine->InternService("", "svc-b");  // tenant "": the harness's instance has none
+  ASSERT_TRUE(svc.ok());
+  TcpConn c{kVm, kPeer, 40000, 8080};
+  Frame f = h_.One(c.Syn());
+  EXPECT_EQ(f.verdict, Verdict::kRedirect);
+  EXPECT_EQ(f.reason, Reason::kRuleRedirect);
+  EXPECT_TRUE(f.new_connection);
+  EXPECT_EQ(f.service_id, *svc);
+  EXPECT_EQ(f.out_tag, kTagFrom);
+  // The reply matches no rule towards the VM, but belongs to the redirected connection.
+  for (const auto& frame : {c.SynAck(), c.Ack(), c.DataFromVm()}) {
+    f = h_.One(frame);
+    EXPECT_EQ(f.verdict, Verdict::kRedirect);
+    EXPECT_EQ(f.reason, Reason::kRedirectEstablished);
+    EXPECT_EQ(f.service, 1);
+    EXPECT_EQ(f.service_id, *svc);
+    EXPECT_EQ(f.rule_id, 50u);
+  }
+  auto conns = h_.engine->ListConnections(1, 1);
+  ASSERT_TRUE(conns.ok());
+  ASSERT_EQ(conns->size(), 1u);
+  EXPECT_EQ((*conns)[0].info.verdict.action, Action::kRedirect);
+  EXPECT_EQ(C().Of(Reason::kRedirectEstablished), 3u);
+}
+
+TEST(EngineRedirect, ServiceIdsAreStablePerTenantAndName) {
+  auto e = Engine::Create({});
+  ASSERT_TRUE(e.ok());
+  Engine& eng = **e;
+  ASSERT_TRUE(eng.CreateInstance(InstanceInfo{1, "a", {}, "t1"}).ok());
+  ASSERT_TRUE(eng.CreateInstance(InstanceInfo{2, "b", {}, "t2"}).ok());
+  ASSERT_TRUE(eng.BindTag(10, TagBinding{1, 1, Direction::kFromVm}).ok());
+  ASSERT_TRUE(eng.BindTag(20, TagBinding{2, 1, Direction::kFromVm}).ok());
+  ASSERT_TRUE(eng.SetPolicy(1, testing::MakePolicy({{50, M().Proto(kProtoTcp).m, Action::kRedirect, false, false, 1}})).ok());
+  ASSERT_TRUE(eng.SetPolicy(2, testing::MakePolicy({{50, M().Proto(kProtoTcp).m, Action::kRedirect, false, false, 1}})).ok());
+  auto names = eng.ServiceNames();
+  ASSERT_EQ(names.size(), 4u);  // svc-a and svc-b of each tenant, in SetPolicy order
+  EXPECT_EQ(*eng.InternService("t1", "svc-b"), 1u);
+  EXPECT_EQ(*eng.InternService("t2", "svc-b"), 3u);
+  EXPECT_EQ(names[3].tenant, "t2");
+  EXPECT_EQ(names[3].name, "svc-b");
+  auto frame = [](uint16_t tag) {
+    return FrameBuilder().Vlan(tag).Ipv4(kVm, kPeer).Tcp(40000, 22, kTcpSyn, 1, 0).Build();
+  };
+  auto run = [&](const std::vector<uint8_t>& b) {
+    Frame f;
+    f.data = b.data();
+    f.len = static_cast<uint32_t>(b.size());
+    eng.ProcessBatch(eng.worker(0), std::span<Frame>(&f, 1), 1'000'000'000);
+    return f;
+  };
+  auto a = frame(10), b = frame(20);
+  EXPECT_EQ(run(a).service_id, 1u);
+  EXPECT_EQ(run(b).service_id, 3u);
+  // A new policy with the services in another order keeps the ids.
+  auto p = testing::MakePolicy({{50, M().Proto(kProtoTcp).m, Action::kRedirect, false, false, 0}});
+  auto q = std::make_shared<CompiledPolicy>(*p);
+  q->services = {"svc-b", "svc-a"};
+  ASSERT_TRUE(eng.SetPolicy(1, q).ok());
+  auto a2 = FrameBuilder().Vlan(10).Ipv4(kVm, kPeer).Tcp(40001, 22, kTcpSyn, 1, 0).Build();
+  EXPECT_EQ(run(a2).service_id, 1u);
+  EXPECT_EQ(eng.ServiceNames().size(), 4u);
+  // A policy naming a service index it does not have: no id, the caller treats it as unknown.
+  auto r = std::make_shared<CompiledPolicy>(*p);
+  r->services.clear();
+  ASSERT_TRUE(eng.SetPolicy(1, r).ok());
+  auto a3 = FrameBuilder().Vlan(10).Ipv4(kVm, kPeer).Tcp(40002, 22, kTcpSyn, 1, 0).Build();
+  Frame f3 = run(a3);
+  EXPECT_EQ(f3.verdict, Verdict::kRedirect);
+  EXPECT_EQ(f3.service_id, kNoService);
+}
+
+TEST(EngineRedirect, MaxServicesIsEnforced) {
+  EngineOptions eo;
+  eo.max_services = 1;
+  auto e = Engine::Create(eo);
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE((*e)->CreateInstance(InstanceInfo{1, "a", {}, "t"}).ok());
+  auto st = (*e)->SetPolicy(1, testing::MakePolicy({}));  // names svc-a and svc-b
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_EQ((*e)->GetPolicy(1), nullptr);  // nothing published
+}
+
+TEST_F(EngineTest, RedirectedConnectionWhoseRuleStopsRedirectingIsReclassified) {
+  TcpConn c{kVm, kPeer, 40000, 8080};
+  EXPECT_EQ(h_.One(c.Syn()).verdict, Verdict::kRedirect);
+  // Rule 50 now allows (same id, other action): the next packet takes the new rule's verdict.
+  auto p = MakePolicy({{50, M().Proto(kProtoTcp).Dport(8080).m, Action::kAllow}});
+  ASSERT_TRUE(h_.engine->SetPolicy(1, p).ok());
+  Frame f = h_.One(c.SynAck());
+  EXPECT_EQ(f.verdict, Verdict::kAllow) << ReasonName(f.reason);
+  EXPECT_EQ(f.reason, Reason::kAllowEstablished);
+  EXPECT_EQ(C().Of(Reason::kEvRevalidated), 1u);
+  // Rule 50 gone altogether: the connection is re-classified, the default drops and forgets it.
+  TcpConn d{kVm, kPeer, 40001, 8080};
+  ASSERT_TRUE(h_.engine->SetPolicy(1, WebPolicy(2)).ok());
+  EXPECT_EQ(h_.One(d.Syn()).verdict, Verdict::kRedirect);
+  ASSERT_TRUE(h_.engine->SetPolicy(1, MakePolicy({})).ok());
+  f = h_.One(d.SynAck());
+  EXPECT_EQ(f.verdict, Verdict::kDrop);
+  EXPECT_EQ(f.reason, Reason::kRevalidateDrop);
+}
+
+TEST_F(EngineTest, StatelessRedirectCommitsNothing) {
+  ASSERT_TRUE(h_.engine->SetPolicy(1, MakePolicy({{50, M().Proto(kProtoTcp).Dport(8080).m, Action::kRedirect, true, false, 0}})).ok());
+  TcpConn c{kVm, kPeer, 40000, 8080};
+  Frame f = h_.One(c.Syn());
+  EXPECT_EQ(f.verdict, Verdict::kRedirect);
+  EXPECT_FALSE(f.new_connection);
+  EXPECT_EQ(h_.engine->ListConnections(1, 1)->size(), 0u);
+  EXPECT_EQ(h_.One(c.SynAck()).verdict, Verdict::kDrop);  // nothing to belong to
+}
+
+TEST_F(EngineTest, ImportKeepsRedirectedConnections) {
+  TcpConn c{kVm, kPeer, 40000, 8080};
+  EXPECT_EQ(h_.One(c.Syn()).verdict, Verdict::kRedirect);
+  auto blob = h_.engine->ExportPort(1, 1, 2'000'000'000);
+  ASSERT_TRUE(blob.ok());
+  testing::EngineHarness other;
+  ASSERT_TRUE(other.engine->SetPolicy(1, WebPolicy()).ok());
+  auto kept = other.engine->ImportPort(1, 1, *blob, 2'000'000'000);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, 1u);
+  Frame f = other.One(c.SynAck(), 2'000'000'000);
+  EXPECT_EQ(f.verdict, Verdict::kRedirect);
+  EXPECT_EQ(f.reason, Reason::kRedirectEstablished);
+}
+
 std::vector<uint8_t> UdpFrag(bool v6, uint16_t tag, uint16_t dport, uint16_t off8, bool more, uint32_t id) {
   FrameBuilder b;
   b.Vlan(tag);
@@ -389,6 +518,22 @@ TEST(EngineRevalidation, OffKeepsCachedVerdictOnKeepsOrDropsPerNewRules) {
       EXPECT_TRUE(IsInvalidReason(h.One(c.DataFromVm()).reason));
     }
   }
+}
+
+TEST(EngineRevalidation, AReplyIsJudgedByItsConnectionsOriginalDirection) {
+  InstanceOptions o;
+  o.revalidate_on_change = true;
+  EngineHarness h(o);
+  ASSERT_TRUE(h.engine->SetPolicy(1, WebPolicy()).ok());
+  TcpConn c;
+  h.Run({c.Syn(), c.SynAck(), c.Ack()});
+  ASSERT_TRUE(h.engine->SetPolicy(1, WebPolicy(2)).ok());  // same rules, new epoch
+  // The first packet after the change is a reply (peer:80 -> VM): rule 10 (to port 80 from the
+  // VM) still covers the connection, so it stays.
+  Frame f = h.One(c.ToVm(kTcpAck | kTcpPsh, 5001, 1001, 10));
+  EXPECT_EQ(f.verdict, Verdict::kAllow) << ReasonName(f.reason);
+  EXPECT_EQ(f.rule_id, 10u);
+  EXPECT_EQ(h.engine->Counters(1)->Of(Reason::kEvRevalidated), 1u);
 }
 
 TEST(EngineLimits, PortAndInstanceLimits) {
