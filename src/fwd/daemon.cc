@@ -12,6 +12,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "fwd/worker_path.h"
 #include "policy/policy_parser.h"
 
 namespace rampart::fwd {
@@ -59,6 +60,7 @@ absl::StatusOr<InstanceOptions> ParseInstanceOptions(const json& o) {
 json InstanceJson(const InstanceInfo& i) {
   return {{"id", i.id},
           {"name", i.name},
+          {"tenant", i.tenant},
           {"options",
            {{"loose_tcp", i.options.loose_tcp},
             {"revalidate_on_change", i.options.revalidate_on_change},
@@ -197,6 +199,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   auto engine = Engine::Create(eo);
   if (!engine.ok()) return engine.status();
   d->engine_ = std::move(*engine);
+  d->services_ = std::make_unique<ServiceRegistry>(*d->engine_, eo.max_services);
   int group = options.fanout_group >= 0 ? options.fanout_group : (getpid() & 0xffff);
   for (int i = 0; i < options.workers; ++i) {
     PortOptions po = options.port;
@@ -248,6 +251,8 @@ void Daemon::WorkerLoop(int index) {
   std::vector<uint8_t> buffers(kMaxBatch * kFrameBuf);
   std::vector<RxFrame> rx(kMaxBatch);
   std::vector<Frame> frames(kMaxBatch);
+  std::vector<uint8_t*> bufs(kMaxBatch);
+  WorkerServiceCounters& service_counters = services_->counters(index);
   std::vector<std::span<const uint8_t>> tx;
   tx.reserve(kMaxBatch * 2);
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -270,32 +275,25 @@ void Daemon::WorkerLoop(int index) {
       frames[m] = Frame{};
       frames[m].data = buf;
       frames[m].len = static_cast<uint32_t>(len);
+      bufs[m] = buf;
       ++m;
     }
     engine_->ProcessBatch(worker, std::span<Frame>(frames.data(), m), MonotonicNs());
+    // No SVMI partner can attach yet: every redirect gets its service's failure behaviour.
+    std::shared_ptr<const ServiceTable> services = services_->Table();
+    const RedirectTotals rt = ApplyServiceFailure(*services, std::span<Frame>(frames.data(), m), service_counters);
     tx.clear();
-    uint64_t allowed = 0, replies = 0, redirects = 0;
-    for (size_t i = 0; i < m; ++i) {
-      Frame& f = frames[i];
-      uint8_t* buf = buffers.data() + i * kFrameBuf;
-      if (f.verdict == Verdict::kAllow) {
-        // Leave with the binding's return tag; the frame's outer tag is at bytes 12..15.
-        buf[14] = static_cast<uint8_t>((buf[14] & 0xf0) | ((f.out_tag >> 8) & 0x0f));
-        buf[15] = static_cast<uint8_t>(f.out_tag);
-        tx.emplace_back(buf, f.len);
-        ++allowed;
-      } else if (f.verdict == Verdict::kReject && f.reply_len > 0) {
-        tx.emplace_back(f.reply, f.reply_len);
-        ++replies;
-      } else if (f.verdict == Verdict::kRedirect) {
-        ++redirects;  // no SVMI service attached yet: the frame is dropped, and counted here
-      }
-    }
+    const TxTotals tt = CollectTx(std::span<const Frame>(frames.data(), m), bufs.data(), &tx);
     if (!tx.empty()) port.Send(tx.data(), tx.size());
     io.batches.fetch_add(1, std::memory_order_relaxed);
-    io.tx_allowed.fetch_add(allowed, std::memory_order_relaxed);
-    io.tx_replies.fetch_add(replies, std::memory_order_relaxed);
-    io.redirect_no_service.fetch_add(redirects, std::memory_order_relaxed);
+    io.tx_allowed.fetch_add(tt.allowed, std::memory_order_relaxed);
+    io.tx_replies.fetch_add(tt.replies, std::memory_order_relaxed);
+    if (rt.redirected != 0) {
+      io.redirect_no_service.fetch_add(rt.redirected, std::memory_order_relaxed);
+      io.redirect_failure_drop.fetch_add(rt.failure_dropped, std::memory_order_relaxed);
+      io.redirect_failure_allow.fetch_add(rt.failure_allowed, std::memory_order_relaxed);
+      io.redirect_unknown_service.fetch_add(rt.unknown_service, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -305,6 +303,10 @@ void Daemon::RegisterHandlers() {
     InstanceInfo info;
     info.id = p.at("id").get<InstanceId>();
     info.name = p.value("name", "");
+    if (p.contains("tenant")) {
+      if (!p["tenant"].is_string()) return absl::InvalidArgumentError("instance.create: field 'tenant' must be a string");
+      info.tenant = p["tenant"].get<std::string>();
+    }
     auto opt = ParseInstanceOptions(p.value("options", json::object()));
     if (!opt.ok()) return opt.status();
     info.options = *opt;
@@ -438,10 +440,39 @@ void Daemon::RegisterHandlers() {
                          {"batches", io_[i]->batches.load()}, {"tx_allowed", io_[i]->tx_allowed.load()},
                          {"tx_replies", io_[i]->tx_replies.load()},
                          {"redirect_no_service", io_[i]->redirect_no_service.load()},
+                         {"redirect_failure_drop", io_[i]->redirect_failure_drop.load()},
+                         {"redirect_failure_allow", io_[i]->redirect_failure_allow.load()},
+                         {"redirect_unknown_service", io_[i]->redirect_unknown_service.load()},
                          {"oversize", io_[i]->oversize.load()}});
     }
     out["workers"] = workers;
     return out;
+  });
+  s.Handle("service.set", [this](const json& p) -> absl::StatusOr<json> {
+    auto config = ParseServiceConfig(p);
+    if (!config.ok()) return config.status();
+    auto changed = services_->Set(*config);
+    if (!changed.ok()) return changed.status();
+    return json{{"changed", *changed}};
+  });
+  s.Handle("service.delete", [this](const json& p) -> absl::StatusOr<json> {
+    auto key = ParseServiceKey(p);
+    if (!key.ok()) return key.status();
+    if (auto st = services_->Delete(key->first, key->second); !st.ok()) return st;
+    return json::object();
+  });
+  s.Handle("service.list", [this](const json&) -> absl::StatusOr<json> {
+    auto entry = [](const ServiceRegistry::Entry& e, bool registered) {
+      json j = registered ? ServiceConfigJson(e.config) : json{{"tenant", e.config.tenant}, {"name", e.config.name}};
+      j["id"] = e.id;
+      j["counters"] = {{"redirected", e.redirected}, {"failure_dropped", e.failure_dropped},
+                       {"failure_allowed", e.failure_allowed}};
+      return j;
+    };
+    json services = json::array(), unregistered = json::array();
+    for (const auto& e : services_->List()) services.push_back(entry(e, true));
+    for (const auto& e : services_->Unregistered()) unregistered.push_back(entry(e, false));
+    return json{{"services", services}, {"unregistered", unregistered}};
   });
   s.Handle("logs.drain", [this](const json&) -> absl::StatusOr<json> {
     std::vector<LogRecord> recs;

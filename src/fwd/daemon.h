@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "fwd/af_packet.h"
 #include "fwd/fei_server.h"
+#include "fwd/service_registry.h"
 #include "policy/compiler.h"
 
 namespace rampart::fwd {
@@ -39,7 +40,12 @@ struct WorkerIoStats {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> tx_allowed{0};
   std::atomic<uint64_t> tx_replies{0};
-  std::atomic<uint64_t> redirect_no_service{0};  // redirect verdicts while no SVMI service is attached
+  // Redirect verdicts while no SVMI partner is attached (all of them, until the SVMI exists),
+  // split by what the service's failure behaviour did with them.
+  std::atomic<uint64_t> redirect_no_service{0};
+  std::atomic<uint64_t> redirect_failure_drop{0};     // on_failure: drop
+  std::atomic<uint64_t> redirect_failure_allow{0};    // on_failure: allow (forwarded)
+  std::atomic<uint64_t> redirect_unknown_service{0};  // no such service registered: dropped
   std::atomic<uint64_t> oversize{0};             // frames too large for the worker buffer
 };
 
@@ -73,6 +79,8 @@ class Daemon {
   std::atomic<int> parked_{0};
   // Control state: one PolicyCompiler per instance (the source of incremental edits).
   std::map<InstanceId, std::unique_ptr<PolicyCompiler>> compilers_;
+  // Services that redirect rules name (service.*); workers read its published table.
+  std::unique_ptr<ServiceRegistry> services_;
 };
 
 }  // namespace rampart::fwd
