@@ -205,5 +205,73 @@ TEST_F(DaemonTest, ExportAndImportCarryAConnectionToAnotherPort) {
   EXPECT_FALSE(bad.ok());
 }
 
+TEST_F(DaemonTest, RedirectsFollowTheServicesFailureBehaviour) {
+  Call("instance.create", {{"id", 1}, {"name", "t1/vm1"}, {"tenant", "t1"}});
+  Call("tag.bind", {{"vid", 10}, {"instance", 1}, {"port", 1}, {"direction", "from-vm"}});
+  Call("tag.bind", {{"vid", 11}, {"instance", 1}, {"port", 1}, {"direction", "to-vm"}});
+  Call("policy.set", {{"instance", 1}, {"policy", R"(
+rules:
+  - {id: 1, direction: from-vm, protocol: tcp, destination_ports: [8080], action: redirect, redirect_to: ips}
+  - {id: 2, direction: from-vm, protocol: tcp, destination_ports: [9090], action: redirect, redirect_to: gone}
+)"}});
+  EXPECT_EQ(Call("instance.list", json::object())["instances"][0]["tenant"], "t1");
+  // Bad fields are refused, naming the field.
+  auto bad = fei_->Call("service.set", {{"tenant", "t1"}, {"name", "ips"}, {"check", "every-nth"}, {"nth", 1}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("'nth'"), std::string::npos) << bad.status();
+  bad = fei_->Call("instance.create", {{"id", 2}, {"tenant", 5}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+
+  EXPECT_EQ(Call("service.set", {{"tenant", "t1"}, {"name", "ips"}, {"on_failure", "allow"}})["changed"], true);
+  EXPECT_EQ(Call("service.set", {{"tenant", "t1"}, {"name", "ips"}, {"on_failure", "allow"}})["changed"], false);
+  auto syn = FrameBuilder().Vlan(10).Ipv4("198.18.1.10", "198.19.0.5").Tcp(40000, 8080, kTcpSyn, 1000).Build();
+  auto synack = FrameBuilder().Vlan(11).Ipv4("198.19.0.5", "198.18.1.10").Tcp(8080, 40000, kTcpSyn | kTcpAck, 7000, 1001).Build();
+  Send(syn);
+  Send(synack);
+  auto back = Collect(300);
+  ASSERT_EQ(back.size(), 2u) << "fail open: the redirected connection and its reply pass";
+  EXPECT_EQ(back[0], syn);
+  EXPECT_EQ(back[1], synack);
+
+  // Fail closed now: the same connection's next segment is dropped.
+  Call("service.set", {{"tenant", "t1"}, {"name", "ips"}, {"on_failure", "drop"}});
+  Send(FrameBuilder().Vlan(10).Ipv4("198.18.1.10", "198.19.0.5").Tcp(40000, 8080, kTcpAck, 1001, 7001).Build());
+  // No service "gone": dropped as unknown.
+  Send(FrameBuilder().Vlan(10).Ipv4("198.18.1.10", "198.19.0.5").Tcp(40001, 9090, kTcpSyn, 1).Build());
+  EXPECT_TRUE(Collect(300).empty());
+
+  json list = Call("service.list", json::object());
+  ASSERT_EQ(list["services"].size(), 1u);
+  json svc = list["services"][0];
+  EXPECT_EQ(svc["tenant"], "t1");
+  EXPECT_EQ(svc["name"], "ips");
+  EXPECT_EQ(svc["on_failure"], "drop");
+  EXPECT_EQ(svc["check"], "cached");
+  EXPECT_EQ(svc["counters"]["redirected"], 3);
+  EXPECT_EQ(svc["counters"]["failure_allowed"], 2);
+  EXPECT_EQ(svc["counters"]["failure_dropped"], 1);
+  ASSERT_EQ(list["unregistered"].size(), 1u);
+  EXPECT_EQ(list["unregistered"][0]["name"], "gone");
+  EXPECT_EQ(list["unregistered"][0]["counters"]["redirected"], 1);
+
+  json stats = Call("stats", json::object());
+  uint64_t no_service = 0, drop = 0, allow = 0, unknown = 0;
+  for (const auto& w : stats["workers"]) {
+    no_service += w["redirect_no_service"].get<uint64_t>();
+    drop += w["redirect_failure_drop"].get<uint64_t>();
+    allow += w["redirect_failure_allow"].get<uint64_t>();
+    unknown += w["redirect_unknown_service"].get<uint64_t>();
+  }
+  EXPECT_EQ(no_service, 4u);
+  EXPECT_EQ(allow, 2u);
+  EXPECT_EQ(drop, 1u);
+  EXPECT_EQ(unknown, 1u);
+  EXPECT_EQ(stats["instances"][0]["reasons"]["redirect-established"], 2);
+
+  Call("service.delete", {{"tenant", "t1"}, {"name", "ips"}});
+  EXPECT_EQ(fei_->Call("service.delete", {{"tenant", "t1"}, {"name", "ips"}}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Call("service.list", json::object())["services"].empty());
+}
+
 }  // namespace
 }  // namespace rampart::fwd
