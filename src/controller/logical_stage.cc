@@ -121,6 +121,13 @@ HostView BuildHostView(const nlog::Engine& engine, const std::string& host) {
     std::sort(i.group_addrs.begin(), i.group_addrs.end());
     v.instances.push_back(std::move(i));
   }
+  for (const auto& r : ScanOrEmpty(engine, "ServiceHost")) {
+    if (Str(r[1]) != host) continue;
+    v.services.push_back({Str(r[0]), Str(r[2]), Str(r[3]), Str(r[4]), r[5].AsInt(), Str(r[6]), Str(r[7]), Str(r[8])});
+  }
+  std::sort(v.services.begin(), v.services.end(), [](const HostView::Service& a, const HostView::Service& b) {
+    return std::tie(a.tenant, a.name) < std::tie(b.tenant, b.name);
+  });
   // Flows: the logical flows of every datapath this host runs (DpHost), and the host-specific
   // PFlow rows.
   std::set<std::pair<std::string, std::string>> dps;
@@ -157,6 +164,12 @@ std::string RenderText(const std::vector<HostView>& views) {
       for (const auto& [k, t] : i.rules)
         absl::StrAppend(&out, "      rule ", k.second, " priority ", k.first, ": ", t, "\n");
     }
+    if (!v.services.empty()) {
+      absl::StrAppend(&out, "  services: ", v.services.size(), "\n");
+      for (const auto& s : v.services)
+        absl::StrAppend(&out, "    ", s.tenant, "/", s.name, " on_failure ", s.on_failure, " check ", s.check, " nth ",
+                        s.nth, " relay ", s.relay, " same_host ", s.same_host, " migration ", s.migration, "\n");
+    }
     absl::StrAppend(&out, "  flows: ", v.flows.size(), "\n");
     for (const auto& f : v.flows)
       absl::StrAppend(&out, "    ", f.tenant, " ", f.dp, " ", f.stage, " ", f.priority, " [", f.match, "] => ",
@@ -185,6 +198,13 @@ std::string RenderJson(const std::vector<HostView>& views) {
       j["rules"] = nlohmann::ordered_json::array();
       for (const auto& [k, t] : i.rules) j["rules"].push_back({{"id", k.second}, {"priority", k.first}, {"rule", t}});
       h["instances"].push_back(j);
+    }
+    if (!v.services.empty()) {
+      h["services"] = nlohmann::ordered_json::array();
+      for (const auto& s : v.services)
+        h["services"].push_back({{"tenant", s.tenant},       {"name", s.name},           {"on_failure", s.on_failure},
+                                 {"check", s.check},         {"nth", s.nth},             {"relay", s.relay == "true"},
+                                 {"same_host", s.same_host}, {"migration", s.migration}});
     }
     h["flows"] = nlohmann::ordered_json::array();
     for (const auto& f : v.flows)

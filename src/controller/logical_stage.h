@@ -53,6 +53,13 @@ struct HostView {
     std::vector<std::pair<std::string, std::string>> group_addrs;    // (group, prefix)
   };
   std::vector<Instance> instances;
+  // The service VMs this host's instances redirect to (ServiceHost; the `Service` record).
+  struct Service {
+    std::string tenant, name, on_failure, check;
+    int64_t nth = 0;
+    std::string relay, same_host, migration;
+  };
+  std::vector<Service> services;  // sorted by (tenant, name)
   struct Flow {
     std::string tenant, dp, stage;
     int64_t priority;
@@ -64,7 +71,8 @@ struct HostView {
 // Every host that appears in any output span, plus every declared Host, sorted.
 std::vector<std::string> KnownHosts(const nlog::Engine& engine);
 HostView BuildHostView(const nlog::Engine& engine, const std::string& host);
-// Deterministic renderings (two runs on the same spec print the same bytes).
+// Deterministic renderings (two runs on the same spec print the same bytes). A host without
+// services prints no services section (text) and no "services" key (JSON).
 std::string RenderText(const std::vector<HostView>& views);
 std::string RenderJson(const std::vector<HostView>& views);
 

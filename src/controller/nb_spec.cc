@@ -1,6 +1,7 @@
 #include "controller/nb_spec.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -410,10 +411,13 @@ class Parser {
       spec_.vnic_policies.push_back(v);
       pending_rules_.push_back({c, root, v.tenant, v.default_action, nullptr, rules_slot_});
       vnic_rule_index_.push_back(spec_.vnic_policies.size() - 1);
+    } else if (c.kind == "ServiceVM") {
+      ServiceDoc(c, root);
     } else {
       Fail(c, k, "kind",
            "unknown kind '" + c.kind +
-               "' (known: Tenant, Host, LogicalSwitch, LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy)");
+               "' (known: Tenant, Host, LogicalSwitch, LogicalRouter, Port, AddressGroup, ServiceVM, Firewall, "
+               "VnicPolicy)");
     }
     tenant_refs_.push_back({c, root});
   }
@@ -560,6 +564,55 @@ class Parser {
     spec_.ports.push_back(p);
   }
 
+  // One of `allowed` (a word), or `def` when the field is absent.
+  std::string OneOf(const DocCtx& c, const YAML::Node& root, const std::string& key,
+                    const std::vector<std::string>& allowed, const std::string& def) {
+    if (!root[key].IsDefined()) return def;
+    std::string v = Scalar(c, root[key], key);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      Fail(c, root[key], key, absl::StrCat("expected ", absl::StrJoin(allowed, ", "), "; got '", v, "'"));
+    return v;
+  }
+
+  // kind: ServiceVM: a partner service VM's registration and behaviour (seed 001 §II).
+  void ServiceDoc(const DocCtx& c, const YAML::Node& root) {
+    CheckFields(c, root, "",
+                {"kind", "tenant", "name", "on_failure", "check", "nth", "relay", "same_host", "migration"});
+    NbServiceVm v;
+    v.tenant = Name(c, root, "tenant", "");
+    v.name = Name(c, root, "name", "");
+    Unique(c, root, "service VM", v.tenant, v.name);
+    v.on_failure = OneOf(c, root, "on_failure", {"drop", "allow"}, "drop");
+    v.check = OneOf(c, root, "check", {"cached", "every-packet", "every-nth"}, "cached");
+    YAML::Node nth = root["nth"];
+    if (v.check == "every-nth") {
+      if (!nth.IsDefined() || nth.IsNull())
+        Fail(c, root, "nth", "required when check is every-nth (check with the service VM every nth packet, n >= 2)");
+      std::string s = Scalar(c, nth, "nth");
+      char* end = nullptr;
+      errno = 0;
+      long long n = std::strtoll(s.c_str(), &end, 10);
+      bool digits = !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      if (!digits || *end != '\0' || errno == ERANGE || n < 2 || n > 2147483647)
+        Fail(c, nth, "nth", "expected a whole number from 2 to 2147483647, got '" + s + "'");
+      v.nth = n;
+    } else if (nth.IsDefined()) {
+      Fail(c, nth, "nth", "only check: every-nth takes nth (check is '" + v.check + "')");
+    }
+    if (root["relay"].IsDefined()) {
+      std::string r = Scalar(c, root["relay"], "relay");
+      if (r != "true" && r != "false") Fail(c, root["relay"], "relay", "expected true or false, got '" + r + "'");
+      v.relay = r == "true";
+      if (v.relay && v.check == "every-packet")
+        Fail(c, root["relay"], "relay",
+             "relay: true needs check cached or every-nth (with every-packet no packet is answered from the cache)");
+    }
+    v.same_host = OneOf(c, root, "same_host", {"both", "source", "destination"}, "both");
+    v.migration = OneOf(c, root, "migration", {"engine", "svm-review", "svm"}, "engine");
+    services_[v.tenant].insert(v.name);
+    spec_.services.push_back(v);
+  }
+
   void FirewallDoc(const DocCtx& c, const YAML::Node& root) {
     CheckFields(c, root, "", {"kind", "tenant", "name", "placement", "default", "rules"});
     NbFirewall f;
@@ -633,7 +686,8 @@ class Parser {
       throw SpecError{absl::StrCat(Where(c, line), ": ", rest)};
     }
     for (const Rule& r : pol->rules) {
-      NbRule nr{r.id, r.priority, policy::RuleLine(r), {}};  // canonical one-line form
+      NbRule nr{r.id, r.priority, policy::RuleLine(r), {}, {}};  // canonical one-line form
+      if (r.action == Action::kRedirect) nr.service = r.redirect_service;
       std::set<std::string> gs(r.src.groups.begin(), r.src.groups.end());
       gs.insert(r.dst.groups.begin(), r.dst.groups.end());
       nr.groups.assign(gs.begin(), gs.end());
@@ -661,6 +715,13 @@ class Parser {
             Fail(pr.ctx, at, absl::StrCat("rules[", i, "].", side == 0 ? "source" : "destination"),
                  absl::StrCat("unknown address group '", g, "'"));
           }
+        }
+        const std::string& svc = alone->rules[i].service;
+        if (!svc.empty() && !services_[pr.tenant].count(svc)) {
+          YAML::Node at = i < rules.size() ? rules[i] : rules;
+          if (at.IsMap() && at["redirect_to"].IsDefined()) at = at["redirect_to"];
+          Fail(pr.ctx, at, absl::StrCat("rules[", i, "].redirect_to"),
+               absl::StrCat("unknown ServiceVM '", svc, "' in tenant '", pr.tenant, "' (add a 'kind: ServiceVM' document)"));
         }
       }
     }
@@ -758,6 +819,7 @@ class Parser {
   std::map<std::pair<std::string, std::string>, std::set<std::string>> routers_;
   std::map<std::pair<std::string, std::string>, std::string> fw_placement_;
   std::map<std::string, std::set<std::string>> groups_;
+  std::map<std::string, std::set<std::string>> services_;  // tenant -> ServiceVM names
   std::set<std::tuple<std::string, std::string, std::string>> inline_;
   std::set<std::pair<std::string, uint64_t>> macs_;
   std::set<std::pair<std::string, Ip>> ips_;
@@ -887,8 +949,8 @@ absl::StatusOr<std::vector<NbDocument>> ParseNbDocuments(std::string_view text, 
 }
 
 const std::vector<std::string>& NbKinds() {
-  static const std::vector<std::string> k = {"Tenant",       "Host",     "LogicalSwitch", "LogicalRouter",
-                                             "Port",         "AddressGroup", "Firewall",  "VnicPolicy"};
+  static const std::vector<std::string> k = {"Tenant",       "Host",      "LogicalSwitch", "LogicalRouter", "Port",
+                                             "AddressGroup", "ServiceVM", "Firewall",      "VnicPolicy"};
   return k;
 }
 
@@ -936,8 +998,12 @@ std::vector<InputRow> SpecToRows(const NbSpec& spec) {
     for (const auto& r : rs) {
       add("FwRule", {S(t), S(inst), Value::Int(r.id), Value::Int(r.priority), S(r.text)});
       for (const auto& g : r.groups) add("FwRuleGroup", {S(t), S(inst), Value::Int(r.id), S(g)});
+      if (!r.service.empty()) add("FwRuleService", {S(t), S(inst), Value::Int(r.id), S(r.service)});
     }
   };
+  for (const auto& v : spec.services)
+    add("ServiceVM", {S(v.tenant), S(v.name), S(v.on_failure), S(v.check), Value::Int(v.nth),
+                      S(v.relay ? "true" : "false"), S(v.same_host), S(v.migration)});
   for (const auto& f : spec.firewalls) {
     add("Firewall", {S(f.tenant), S(f.name), S(f.placement), S(f.router), S(f.sw), S(f.default_action)});
     rules(f.tenant, f.name, f.rules);

@@ -1,5 +1,5 @@
 // Northbound spec: the multi-document YAML a tenant administrator writes (kind: Tenant,
-// LogicalSwitch, LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy, Host), parsed,
+// LogicalSwitch, LogicalRouter, Port, AddressGroup, ServiceVM, Firewall, VnicPolicy, Host), parsed,
 // validated, and turned into the input rows of the logical stage's nlog program
 // (src/controller/programs/logical.nlog; docs/logical-stage.md).
 //
@@ -61,6 +61,7 @@ struct NbRule {
   int32_t priority = 0;
   std::string text;                 // canonical one-line form
   std::vector<std::string> groups;  // group names used by the rule
+  std::string service;              // action redirect: the ServiceVM named by redirect_to, else ""
 };
 struct NbFirewall {
   std::string tenant, name;
@@ -75,6 +76,17 @@ struct NbVnicPolicy {
   std::vector<NbRule> rules;
 };
 struct NbHost { std::string name; Ip underlay; };
+// A partner service VM's registration and behaviour (seed 001; the `Service` record of
+// docs/records.md). Rules of the same tenant name it with `action: redirect, redirect_to: NAME`.
+struct NbServiceVm {
+  std::string tenant, name;
+  std::string on_failure = "drop";  // drop | allow: Redirect verdicts while no partner is attached
+  std::string check = "cached";     // cached | every-packet | every-nth
+  int64_t nth = 0;                  // >= 2 for every-nth, else 0
+  bool relay = false;               // tell the SVM about packets answered from the cache
+  std::string same_host = "both";   // both | source | destination
+  std::string migration = "engine";  // engine | svm-review | svm
+};
 
 struct NbSpec {
   std::vector<std::string> tenants;
@@ -85,6 +97,7 @@ struct NbSpec {
   std::vector<NbAddressGroup> groups;
   std::vector<NbFirewall> firewalls;
   std::vector<NbVnicPolicy> vnic_policies;
+  std::vector<NbServiceVm> services;
 };
 
 // Parses and validates every document of `text`; `file` names the input in errors.

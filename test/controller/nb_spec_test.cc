@@ -110,7 +110,7 @@ TEST(NbSpec, ValueErrors) {
             "t.yaml:37: document 7 (Port vm2): mac: '01:00:00:00:01:02' is a multicast MAC address");
   EXPECT_EQ(Err("---\nkind: Gizmo\nname: g\n"),
             "t.yaml:33: document 7 (Gizmo g): kind: unknown kind 'Gizmo' (known: Tenant, Host, LogicalSwitch, "
-            "LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy)");
+            "LogicalRouter, Port, AddressGroup, ServiceVM, Firewall, VnicPolicy)");
   EXPECT_EQ(Err("---\nkind: Tenant\n"), "t.yaml:33: document 7 (Tenant): name: required field is missing");
   EXPECT_EQ(Err("---\nkind: Tenant\nname: [a\n"), "t.yaml:36: document 7: YAML syntax error: end of sequence flow not found");
 }
@@ -135,6 +135,121 @@ TEST(NbSpec, FirewallRuleAndRouteErrors) {
             "router 'r1' (placement: attached_to_router)");
   s = ParseNbSpec(spec + "---\nkind: Firewall\ntenant: A\nname: fw\nplacement: {attached_to_router: r1}\n", "t.yaml");
   EXPECT_TRUE(s.ok()) << s.status();
+}
+
+// kind: ServiceVM: defaults, every field's values, and the rows it becomes.
+TEST(NbSpec, ServiceVmDefaultsAndRows) {
+  auto s = ParseNbSpec(std::string(kBase) + "---\nkind: ServiceVM\ntenant: A\nname: ngfw\n" +
+                           "---\nkind: ServiceVM\ntenant: A\nname: ids\non_failure: allow\ncheck: every-nth\nnth: 100\n"
+                           "relay: true\nsame_host: source\nmigration: svm-review\n",
+                       "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->services.size(), 2u);
+  const NbServiceVm& d = s->services[0];
+  EXPECT_EQ(d.name, "ngfw");
+  EXPECT_EQ(d.on_failure, "drop");
+  EXPECT_EQ(d.check, "cached");
+  EXPECT_EQ(d.nth, 0);
+  EXPECT_FALSE(d.relay);
+  EXPECT_EQ(d.same_host, "both");
+  EXPECT_EQ(d.migration, "engine");
+  std::vector<std::string> rows;
+  for (const auto& r : SpecToRows(*s)) {
+    if (r.table != "ServiceVM") continue;
+    std::string line;
+    for (const auto& v : r.row) line += (line.empty() ? "" : "|") + v.ToString();
+    rows.push_back(line);
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"A|ids|allow|every-nth|100|true|source|svm-review",
+                                            "A|ngfw|drop|cached|0|false|both|engine"}));
+  auto other = ParseNbSpec(std::string(kBase) + "---\nkind: ServiceVM\ntenant: A\nname: x\ncheck: every-packet\n"
+                                                "same_host: destination\nmigration: svm\nrelay: false\n",
+                           "t.yaml");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->services[0].check, "every-packet");
+  EXPECT_EQ(other->services[0].same_host, "destination");
+  EXPECT_EQ(other->services[0].migration, "svm");
+}
+
+TEST(NbSpec, ServiceVmFieldErrors) {
+  const std::string svc = "---\nkind: ServiceVM\ntenant: A\nname: ngfw\n";
+  EXPECT_EQ(Err(svc + "on_failure: reject\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): on_failure: expected drop, allow; got 'reject'");
+  EXPECT_EQ(Err(svc + "check: sometimes\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): check: expected cached, every-packet, every-nth; got 'sometimes'");
+  EXPECT_EQ(Err(svc + "check: every-nth\n"),
+            "t.yaml:33: document 7 (ServiceVM ngfw): nth: required when check is every-nth (check with the service "
+            "VM every nth packet, n >= 2)");
+  for (const char* bad : {"1", "0", "-5", "ten", "2.5", "+3", "99999999999999999999", "2147483648"})
+    EXPECT_EQ(Err(svc + "check: every-nth\nnth: " + bad + "\n"),
+              std::string("t.yaml:37: document 7 (ServiceVM ngfw): nth: expected a whole number from 2 to 2147483647, "
+                          "got '") + bad + "'")
+        << bad;
+  EXPECT_EQ(Err(svc + "check: every-nth\nnth: [3]\n"),
+            "t.yaml:37: document 7 (ServiceVM ngfw): nth: expected a word, got a list");
+  EXPECT_EQ(Err(svc + "nth: 100\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): nth: only check: every-nth takes nth (check is 'cached')");
+  EXPECT_EQ(Err(svc + "check: every-packet\nnth: 100\n"),
+            "t.yaml:37: document 7 (ServiceVM ngfw): nth: only check: every-nth takes nth (check is 'every-packet')");
+  EXPECT_EQ(Err(svc + "relay: yes\n"), "t.yaml:36: document 7 (ServiceVM ngfw): relay: expected true or false, got 'yes'");
+  EXPECT_EQ(Err(svc + "check: every-packet\nrelay: true\n"),
+            "t.yaml:37: document 7 (ServiceVM ngfw): relay: relay: true needs check cached or every-nth (with "
+            "every-packet no packet is answered from the cache)");
+  EXPECT_EQ(Err(svc + "same_host: both-ways\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): same_host: expected both, source, destination; got 'both-ways'");
+  EXPECT_EQ(Err(svc + "migration: vmotion\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): migration: expected engine, svm-review, svm; got 'vmotion'");
+  EXPECT_EQ(Err(svc + "mode: inline\n"),
+            "t.yaml:36: document 7 (ServiceVM ngfw): mode: unknown field 'mode' (known fields: kind, tenant, name, "
+            "on_failure, check, nth, relay, same_host, migration)");
+  EXPECT_EQ(Err(svc + "on_failure: \"\"\n"), "t.yaml:36: document 7 (ServiceVM ngfw): on_failure: must not be empty");
+  EXPECT_EQ(Err("---\nkind: ServiceVM\ntenant: A\nname: bad/name\n"),
+            "t.yaml:35: document 7 (ServiceVM bad/name): name: name 'bad/name' may contain only letters, digits, '-', "
+            "'_' and '.'");
+  EXPECT_EQ(Err("---\nkind: ServiceVM\nname: ngfw\n"),
+            "t.yaml:33: document 7 (ServiceVM ngfw): tenant: required field is missing");
+  EXPECT_EQ(Err("---\nkind: ServiceVM\ntenant: Z\nname: ngfw\n"),
+            "t.yaml:34: document 7 (ServiceVM ngfw): tenant: unknown tenant 'Z' (add a 'kind: Tenant' document)");
+  // Unique per tenant among ServiceVMs; a Firewall may share the name (another namespace).
+  EXPECT_EQ(Err(svc + svc + "check: every-packet\n"),
+            "t.yaml:39: document 8 (ServiceVM ngfw): name: service VM 'ngfw' is defined twice in tenant 'A'");
+  EXPECT_EQ(Err(svc + "---\nkind: Firewall\ntenant: A\nname: ngfw\nplacement: {attached_to_router: r1}\n"), "OK");
+}
+
+TEST(NbSpec, RedirectRulesNameAServiceVmOfTheirTenant) {
+  const std::string fw = "---\nkind: Firewall\ntenant: A\nname: fw\nplacement: {attached_to_router: r1}\nrules:\n"
+                         "  - {action: allow}\n  - {id: 7, action: redirect, redirect_to: ngfw, protocol: tcp}\n";
+  EXPECT_EQ(Err(fw), "t.yaml:39: document 7 (Firewall fw): rules[1].redirect_to: unknown ServiceVM 'ngfw' in tenant 'A' "
+                     "(add a 'kind: ServiceVM' document)");
+  const std::string vnic = "---\nkind: VnicPolicy\ntenant: A\nname: vp\napplied_to: [vm1]\nrules:\n"
+                           "  - action: redirect\n    redirect_to: ids\n";
+  EXPECT_EQ(Err(vnic), "t.yaml:39: document 7 (VnicPolicy vp): rules[0].redirect_to: unknown ServiceVM 'ids' in tenant "
+                       "'A' (add a 'kind: ServiceVM' document)");
+  // A service of another tenant does not count.
+  EXPECT_EQ(Err("---\nkind: Tenant\nname: B\n---\nkind: ServiceVM\ntenant: B\nname: ngfw\n" + fw),
+            "t.yaml:46: document 9 (Firewall fw): rules[1].redirect_to: unknown ServiceVM 'ngfw' in tenant 'A' "
+            "(add a 'kind: ServiceVM' document)");
+  EXPECT_EQ(Err(fw + "  - {action: redirect}\n"),
+            "t.yaml:40: document 7 (Firewall fw): rules[2].redirect_to: action redirect needs redirect_to (the "
+            "service to hand packets to)");
+  // With the service (declared after the rule: order does not matter) the rule becomes a row.
+  auto s = ParseNbSpec(std::string(kBase) + fw + "---\nkind: ServiceVM\ntenant: A\nname: ngfw\n", "t.yaml");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->firewalls[0].rules.size(), 2u);
+  EXPECT_EQ(s->firewalls[0].rules[0].service, "");
+  EXPECT_EQ(s->firewalls[0].rules[1].service, "ngfw");
+  EXPECT_NE(s->firewalls[0].rules[1].text.find("action=redirect:ngfw"), std::string::npos) << s->firewalls[0].rules[1].text;
+  std::vector<std::string> rows;
+  for (const auto& r : SpecToRows(*s)) {
+    if (r.table != "FwRuleService") continue;
+    std::string line;
+    for (const auto& v : r.row) line += (line.empty() ? "" : "|") + v.ToString();
+    rows.push_back(line);
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"A|fw|7|ngfw"}));
+  // A document alone does not check the reference (the merged check does).
+  auto alone = ParseNbDocumentAlone(NbSource{fw.substr(4), "fw.yaml", 1, 0});
+  EXPECT_TRUE(alone.ok()) << alone.status();
 }
 
 TEST(NbSpec, OverlappingTenantsAreAllowed) {

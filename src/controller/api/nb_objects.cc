@@ -168,6 +168,12 @@ absl::StatusOr<NbObjectDeps> ObjectDeps(const NbObjectId& id, std::string_view j
   };
   walk(field("rules"));
   for (const auto& g : groups) ref("rules", "AddressGroup", t, nlohmann::json(g));
+  // A redirect rule names a ServiceVM of the tenant (`redirect_to` of a rule; the rule parser
+  // refuses redirect_to with any other action).
+  const auto& rules = field("rules");
+  for (size_t i = 0; rules.is_array() && i < rules.size(); ++i)
+    if (rules[i].is_object() && rules[i].contains("redirect_to"))
+      ref(absl::StrCat("rules[", i, "].redirect_to"), "ServiceVM", t, rules[i]["redirect_to"]);
   return deps;
 }
 

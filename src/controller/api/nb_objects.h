@@ -55,7 +55,9 @@ struct NbReference {
   NbObjectId to;
 };
 
-// Every reference `json` (the object `id`) makes to other objects (also to its Tenant).
+// Every reference `json` (the object `id`) makes to other objects (also to its Tenant); a
+// Firewall's or VnicPolicy's redirect rule refers to its ServiceVM (field "rules[3].redirect_to").
+// A ServiceVM refers only to its Tenant and claims nothing (its key makes its name unique).
 absl::StatusOr<std::vector<NbReference>> ObjectReferences(const NbObjectId& id, std::string_view json);
 
 // What the validity of a set of objects can depend on, for one object: the references it makes

@@ -9,7 +9,7 @@
 //      slices; numbers are acquired/released in allocators whose frees are deferred to the end
 //      of the batch (so a thing removed and re-added in one batch keeps its number);
 //   3. the allocation changes go to the store in one Txn; on any error the undo log runs;
-//   4. infallible part: the 1:1 rows (host-specific Flow rows from PFlow, FwPort) straight from
+//   4. infallible part: the 1:1 rows (host-specific Flow rows from PFlow, FwPort, Service) straight from
 //      the delta;
 //   5. per-host deltas from the touched rows and the fan-out, each with the host's next revision.
 //
@@ -243,6 +243,10 @@ struct PhysicalStage::State {
   // ---- fan-out rows, held once (node map: the sets stay put while the undo log points at them)
   absl::node_hash_map<NamePair, RowBag> dp_flows;   // (t, dp) -> Flow rows (from LFlow)
   absl::node_hash_map<NamePair, RowBag> inst_rows;  // (t, inst) -> FwRule and FwGroup rows
+  // host -> its Service rows (from ServiceHost, 1:1). Kept apart from the compact rows: a
+  // Service row has 8 values, one more than a CRow holds, and widening every CRow for a table
+  // of a few rows per host would cost every Flow row 4 bytes.
+  std::map<std::string, std::set<Record>> services;
 
   // ---- allocations: per domain, scope -> allocator ("" for the global datapath keys)
   std::map<std::string, Allocator> alloc[kDomains];
@@ -1158,6 +1162,28 @@ absl::StatusOr<std::map<std::string, records::Delta>> PhysicalStage::ApplyImpl(c
   };
   direct("PFlow", "Flow", 1);
   direct("FwPortBinding", "FwPort", 3);
+  if (const nlog::TableDelta* td = out_rows("ServiceHost")) {
+    auto record = [](const Row& r) {
+      Record rec{"Service", {}};
+      rec.values.reserve(r.size() - 1);
+      for (size_t i = 0; i < r.size(); ++i)
+        if (i != 1) rec.values.push_back(S(r[i]));  // column 1 is the host
+      return rec;
+    };
+    for (const Row& r : td->deleted) {
+      std::string h = S(r[1]);
+      auto it = s.services.find(h);
+      Record rec = record(r);
+      if (it == s.services.end() || !it->second.erase(rec)) continue;
+      if (it->second.empty()) s.services.erase(it);
+      out[h].deletes.push_back(std::move(rec));
+    }
+    for (const Row& r : td->inserted) {
+      std::string h = S(r[1]);
+      Record rec = record(r);
+      if (s.services[h].insert(rec).second) out[h].inserts.push_back(std::move(rec));
+    }
+  }
   // The fan-out (see the top). A (host, row) pair is emitted at most once: a row of a datapath or
   // instance differs from every other by its tenant/datapath/instance columns, and LFlow never
   // holds a host-specific PFlow row (those deliver to the VM's port, LFlow's to a tunnel).
@@ -1251,6 +1277,8 @@ records::Delta PhysicalStage::SnapshotDelta(const std::string& host) const {
     d.inserts.reserve(it->second.size());
     for (const auto& [r, n] : it->second) add(r);
   }
+  if (auto it = s.services.find(host); it != s.services.end())
+    d.inserts.insert(d.inserts.end(), it->second.begin(), it->second.end());
   auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
     auto it = bags.find(key);
     if (it == bags.end()) return;
@@ -1275,6 +1303,11 @@ records::EncodedSnapshot PhysicalStage::SnapshotEncoded(const std::string& host,
     records::EncodedRows own;  // the host's own rows: encoded per call
     for (const auto& [r, n] : it->second) s.EncodeRow(r, &own);
     enc.AddRows(own);
+  }
+  if (auto it = s.services.find(host); it != s.services.end()) {
+    records::EncodedRows svc;
+    for (const Record& r : it->second) svc.Add(r);
+    enc.AddRows(svc);
   }
   auto add_bag = [&](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key) {
     auto it = bags.find(key);
@@ -1339,6 +1372,7 @@ size_t PhysicalStage::RowCount() const {
   const State& s = *state_;
   size_t n = 0;
   for (const auto& [h, rows] : s.rows) n += rows.size();
+  for (const auto& [h, rows] : s.services) n += rows.size();
   auto bag_size = [&s](const absl::node_hash_map<NamePair, RowBag>& bags, const NamePair& key,
                        const std::string& h) -> size_t {
     auto it = bags.find(key);
