@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fwd/fei_server.h"
+#include "fwd/service_registry.h"
 #include "policy/policy_parser.h"
 #include "policy/rule_line.h"
 
@@ -38,10 +39,21 @@ struct Desired {
   struct Inst { std::string tenant, inst, name, default_action; };
   std::map<uint32_t, Inst> instances;
   std::map<uint16_t, json> tags;
+  std::map<std::pair<std::string, std::string>, fwd::ServiceConfig> services;  // (tenant, name)
+  std::vector<std::string> problems;
 };
 
 Desired DesiredState(const records::RecordSet& rs) {
   Desired d;
+  for (const auto* r : rs.Table("Service")) {
+    auto params = ServiceParams(*r);
+    auto config = params.ok() ? fwd::ParseServiceConfig(*params) : absl::StatusOr<fwd::ServiceConfig>(params.status());
+    if (!config.ok()) {
+      d.problems.push_back(std::string(config.status().message()));
+      continue;
+    }
+    d.services[{config->tenant, config->name}] = *config;
+  }
   std::map<std::pair<std::string, std::string>, uint32_t> ids;
   for (const auto* r : rs.Table("Instance")) {
     if (r->values.size() != 5) continue;
@@ -96,6 +108,22 @@ bool SameBinding(const json& a, const json& b) {
 
 }  // namespace
 
+absl::StatusOr<json> ServiceParams(const records::Record& r) {
+  static constexpr const char* kColumns[] = {"tenant", "name", "on_failure", "check", "nth", "relay", "same_host", "migration"};
+  if (r.values.size() != 8) {
+    return absl::InvalidArgumentError(absl::StrCat(records::ToString(r), ": a Service row has 8 columns, not ", r.values.size()));
+  }
+  json p = json::object();
+  for (size_t i = 0; i < 8; ++i) p[kColumns[i]] = r.values[i];
+  // nth and relay travel as numbers/booleans; a value that is neither stays a string, which the
+  // validation below refuses naming the column.
+  if (auto n = U64(r.values[4])) p["nth"] = *n;
+  if (r.values[5] == "true" || r.values[5] == "false") p["relay"] = r.values[5] == "true";
+  auto config = fwd::ParseServiceConfig(p);
+  if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(records::ToString(r), ": ", config.status().message()));
+  return fwd::ServiceConfigJson(*config);
+}
+
 absl::StatusOr<std::unique_ptr<FeiApi>> ConnectFei(const std::string& socket_path) {
   auto c = fwd::FeiClient::Connect(socket_path);
   if (!c.ok()) return c.status();
@@ -112,10 +140,26 @@ absl::StatusOr<std::string> InstancePolicyJson(const records::RecordSet& rs, con
 absl::StatusOr<FeiReport> ReconcileFei(FeiApi& fei, const records::RecordSet& rs, FeiPhase phase) {
   FeiReport report;
   Desired want = DesiredState(rs);
+  report.problems = want.problems;
+  auto svc_list = fei.Call("service.list");
+  if (!svc_list.ok()) return absl::Status(svc_list.status().code(), "service.list: " + Msg(svc_list.status()));
+  std::map<std::pair<std::string, std::string>, std::optional<fwd::ServiceConfig>> have_services;
+  for (const auto& e : (*svc_list).value("services", json::array())) {
+    json p = json::object();
+    for (const char* k : {"tenant", "name", "on_failure", "check", "nth", "relay", "same_host", "migration"}) {
+      if (e.contains(k)) p[k] = e[k];
+    }
+    auto c = fwd::ParseServiceConfig(p);  // unreadable: replaced below
+    have_services[{p.value("tenant", ""), p.value("name", "")}] = c.ok() ? std::optional(*c) : std::nullopt;
+  }
   auto list = fei.Call("instance.list");
   if (!list.ok()) return absl::Status(list.status().code(), "instance.list: " + Msg(list.status()));
   std::map<uint32_t, std::string> have;  // id -> name
-  for (const auto& i : (*list)["instances"]) have[i["id"].get<uint32_t>()] = i.value("name", "");
+  std::map<uint32_t, std::string> have_tenant;  // only where rampart-fwd reports one
+  for (const auto& i : (*list)["instances"]) {
+    have[i["id"].get<uint32_t>()] = i.value("name", "");
+    if (i.contains("tenant") && i["tenant"].is_string()) have_tenant[i["id"].get<uint32_t>()] = i["tenant"].get<std::string>();
+  }
   auto tags = fei.Call("tag.list");
   if (!tags.ok()) return absl::Status(tags.status().code(), "tag.list: " + Msg(tags.status()));
   std::map<uint16_t, json> bound;
@@ -132,13 +176,30 @@ absl::StatusOr<FeiReport> ReconcileFei(FeiApi& fei, const records::RecordSet& rs
       if (auto r = fei.Call("instance.delete", {{"id", id}}); !r.ok()) return absl::Status(r.status().code(), absl::StrCat("instance.delete ", id, " (", name, "): ", Msg(r.status())));
       ++report.instances_deleted;
     }
+    for (const auto& [key, c] : have_services) {
+      if (want.services.count(key)) continue;
+      if (auto r = fei.Call("service.delete", {{"tenant", key.first}, {"name", key.second}}); !r.ok()) {
+        return absl::Status(r.status().code(), absl::StrCat("service.delete ", key.first, "/", key.second, ": ", Msg(r.status())));
+      }
+      ++report.services_deleted;
+    }
     return report;
+  }
+
+  for (const auto& [key, c] : want.services) {
+    auto h = have_services.find(key);
+    if (h != have_services.end() && h->second && *h->second == c) continue;
+    if (auto r = fei.Call("service.set", fwd::ServiceConfigJson(c)); !r.ok()) {
+      return absl::Status(r.status().code(), absl::StrCat("service.set ", key.first, "/", key.second, ": ", Msg(r.status())));
+    }
+    ++report.services_set;
   }
 
   for (const auto& [id, inst] : want.instances) {
     auto h = have.find(id);
     bool fresh = false;
-    if (h != have.end() && h->second != inst.name) {
+    auto ht = have_tenant.find(id);
+    if (h != have.end() && (h->second != inst.name || (ht != have_tenant.end() && ht->second != inst.tenant))) {
       // The id now belongs to another instance: the old one goes with its state.
       if (auto r = fei.Call("instance.delete", {{"id", id}}); !r.ok()) return absl::Status(r.status().code(), absl::StrCat("instance.delete ", id, " (", h->second, "): ", Msg(r.status())));
       ++report.instances_deleted;
@@ -146,7 +207,7 @@ absl::StatusOr<FeiReport> ReconcileFei(FeiApi& fei, const records::RecordSet& rs
       h = have.end();
     }
     if (h == have.end()) {
-      auto r = fei.Call("instance.create", {{"id", id}, {"name", inst.name}, {"options", json::object()}});
+      auto r = fei.Call("instance.create", {{"id", id}, {"name", inst.name}, {"tenant", inst.tenant}, {"options", json::object()}});
       if (!r.ok()) return absl::Status(r.status().code(), absl::StrCat("instance.create ", id, " (", inst.name, "): ", Msg(r.status())));
       ++report.instances_created;
       fresh = true;

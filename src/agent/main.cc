@@ -32,13 +32,14 @@ void Sleep(double seconds) {
 }
 
 void LogApply(const rampart::agent::RecordsApplyReport& r, uint64_t revision) {
+  for (const auto& p : r.fei.problems) std::fprintf(stderr, "rampart-agent: revision %llu: skipped %s\n", static_cast<unsigned long long>(revision), p.c_str());
   if (!r.sync.sent && r.fei.mutations() == 0) return;
   std::fprintf(stderr,
                "rampart-agent: applied revision %llu: %zu flows (+%zu ~%zu -%zu), fei: %zu instance(s) created, %zu deleted, "
-               "%zu policy set(s), %zu tag(s) bound, %zu unbound; %zu VM port(s) on br-int\n",
+               "%zu policy set(s), %zu tag(s) bound, %zu unbound, %zu service(s) set, %zu deleted; %zu VM port(s) on br-int\n",
                static_cast<unsigned long long>(revision), r.flows, r.sync.adds, r.sync.modifies, r.sync.deletes,
                r.fei.instances_created, r.fei.instances_deleted, r.fei.policies_set, r.fei.tags_bound, r.fei.tags_unbound,
-               r.vm_ports);
+               r.fei.services_set, r.fei.services_deleted, r.vm_ports);
 }
 
 int RunStatic(const rampart::agent::StaticAgentOptions& o, const std::string& config, bool once, double interval_s) {

@@ -98,6 +98,7 @@ absl::StatusOr<RecordsApplyReport> RecordsAgent::Apply(const records::RecordSet&
   report.fei = *add;
   report.fei.instances_deleted += rem->instances_deleted;
   report.fei.tags_unbound += rem->tags_unbound;
+  report.fei.services_deleted += rem->services_deleted;
   applied_facts_ = std::move(*facts);
   applied_ = true;
   return report;
