@@ -2,6 +2,7 @@
 //   host conntrack list [filters] [-o table|json]
 //   host conntrack flush --instance N [--port P]
 //   host stats [--instance N] [-o table|json]
+//   host services [-o table|json]         (ServiceVMs and their redirect counters)
 //   host instances | host tags            (what is configured)
 #include <cstdio>
 #include <iostream>
@@ -183,13 +184,50 @@ int Stats(int argc, char** argv) {
     }
   }
   for (const auto& w : (*r)["workers"]) {
-    std::printf("worker %d: rx %lu (kernel drops %lu), tx %lu (errors %lu), replies %lu, redirect-no-service %lu\n",
+    std::printf("worker %d: rx %lu (kernel drops %lu), tx %lu (errors %lu), replies %lu, redirect-no-service %lu "
+                "(failure-drop %lu, failure-allow %lu, unknown-service %lu)\n",
                 w["worker"].get<int>(), static_cast<unsigned long>(w["rx_frames"].get<uint64_t>()),
                 static_cast<unsigned long>(w["rx_kernel_drops"].get<uint64_t>()),
                 static_cast<unsigned long>(w["tx_frames"].get<uint64_t>()),
                 static_cast<unsigned long>(w["tx_errors"].get<uint64_t>()),
                 static_cast<unsigned long>(w["tx_replies"].get<uint64_t>()),
-                static_cast<unsigned long>(w["redirect_no_service"].get<uint64_t>()));
+                static_cast<unsigned long>(w["redirect_no_service"].get<uint64_t>()),
+                static_cast<unsigned long>(w.value("redirect_failure_drop", uint64_t{0})),
+                static_cast<unsigned long>(w.value("redirect_failure_allow", uint64_t{0})),
+                static_cast<unsigned long>(w.value("redirect_unknown_service", uint64_t{0})));
+  }
+  return 0;
+}
+
+int Services(int argc, char** argv) {
+  CLI::App app{"ServiceVMs rampart-fwd knows (service.list) and what their redirects did"};
+  std::string socket = kDefaultSocket, output = "table";
+  app.add_option("--socket", socket, "rampart-fwd's FEI socket");
+  app.add_option("-o,--output", output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  CLI11_PARSE(app, argc, argv);
+  auto r = Call(socket, "service.list", json::object());
+  if (!r.ok()) return Fail(r.status());
+  if (output == "json") {
+    std::cout << r->dump(2) << "\n";
+    return 0;
+  }
+  auto str = [](const json& e, const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string("-"); };
+  auto num = [](const json& e, const char* k) {
+    return static_cast<unsigned long>(e.contains("counters") ? e["counters"].value(k, uint64_t{0}) : 0);
+  };
+  std::printf("%-16s %-24s %-10s %-14s %12s %12s %12s\n", "TENANT", "NAME", "ON_FAILURE", "CHECK", "REDIRECTED",
+              "FAIL_DROP", "FAIL_ALLOW");
+  for (const auto& e : (*r)["services"]) {
+    std::string check = str(e, "check");
+    if (check == "every-nth") check += "/" + std::to_string(e.value("nth", 0u));
+    std::printf("%-16s %-24s %-10s %-14s %12lu %12lu %12lu\n", str(e, "tenant").c_str(), str(e, "name").c_str(),
+                str(e, "on_failure").c_str(), check.c_str(), num(e, "redirected"), num(e, "failure_dropped"),
+                num(e, "failure_allowed"));
+  }
+  // Names redirect rules use that no service.set registered: their frames are dropped.
+  for (const auto& e : r->value("unregistered", json::array())) {
+    std::printf("%-16s %-24s %-10s %-14s %12lu %12s %12s\n", str(e, "tenant").c_str(), str(e, "name").c_str(),
+                "(unknown)", "-", num(e, "redirected"), "-", "-");
   }
   return 0;
 }
@@ -207,6 +245,7 @@ int Simple(int argc, char** argv, const char* method, const char* key) {
 
 SubRegistrar conntrack_reg("host", {"conntrack", "list or flush the connections rampart-fwd tracks", &Conntrack});
 SubRegistrar stats_reg("host", {"stats", "rampart-fwd counters (per reason, verdict, rule, worker)", &Stats});
+SubRegistrar services_reg("host", {"services", "ServiceVMs (redirect targets) in rampart-fwd, with their counters", &Services});
 SubRegistrar inst_reg("host", {"instances", "firewall instances configured in rampart-fwd",
                                [](int c, char** v) { return Simple(c, v, "instance.list", "instances"); }});
 SubRegistrar tags_reg("host", {"tags", "802.1Q tag bindings configured in rampart-fwd",
