@@ -173,7 +173,10 @@ absl::StatusOr<std::vector<InputRow>> ObjectRowsCache::Rows(const std::string& k
     o.rule_rows.clear();
   }
   const uint64_t gen = ++o.generation;
-  std::vector<InputRow> out = o.header_rows;
+  // Each rule's cache key: its text with the defaults filled in.
+  std::vector<std::string> rule_keys;
+  rule_keys.reserve(split->rules.size());
+  size_t misses = 0;
   absl::flat_hash_set<int64_t> ids;
   for (size_t i = 0; i < split->rules.size(); ++i) {
     const std::string_view text = split->rules[i];
@@ -215,6 +218,18 @@ absl::StatusOr<std::vector<InputRow>> ObjectRowsCache::Rows(const std::string& k
       const bool empty = SkipWs(text, open + 1) < text.size() && text[SkipWs(text, open + 1)] == '}';
       rj = std::string(text.substr(0, open + 1)) + defaults + (empty ? "" : ",") + std::string(text.substr(open + 1));
     }
+    misses += !o.rule_rows.contains(rj);
+    rule_keys.push_back(std::move(rj));
+  }
+  // Many rules not seen before (a controller's first computation, a rewritten firewall): parse
+  // the object once and give each such rule the rows of the object cut down to that rule, instead
+  // of parsing every rule alone (the whole object's rules parse in one pass; 50,000 rules: ~2.5x
+  // less CPU). What a rule gets is what parsing it alone gives: its fields, with the defaults
+  // filled in as its key has them (object_rows_cache_test compares both ways).
+  if (misses > 8 && misses * 4 > rule_keys.size()) FillFromWhole(key, json, rule_keys, o);
+  std::vector<InputRow> out = o.header_rows;
+  for (size_t i = 0; i < rule_keys.size(); ++i) {
+    std::string& rj = rule_keys[i];
     auto cached = o.rule_rows.find(rj);
     if (cached == o.rule_rows.end()) {
       auto rows = ObjectRows(key, std::string(split->before) + "[" + rj + "]" + std::string(split->after));
@@ -232,6 +247,23 @@ absl::StatusOr<std::vector<InputRow>> ObjectRowsCache::Rows(const std::string& k
   std::sort(out.begin(), out.end(), Less);
   out.erase(std::unique(out.begin(), out.end(), Equal), out.end());
   return out;
+}
+
+void ObjectRowsCache::FillFromWhole(const std::string& key, const std::string& json,
+                                    const std::vector<std::string>& rule_keys, Object& o) {
+  auto spec = ParseNbDocumentAlone(NbSource{json, key, 0, 0});
+  if (!spec.ok()) return;  // the rules alone report it (or the whole-object fallback does)
+  std::vector<NbRule>* rules = nullptr;
+  if (spec->firewalls.size() == 1 && spec->vnic_policies.empty()) rules = &spec->firewalls[0].rules;
+  if (spec->vnic_policies.size() == 1 && spec->firewalls.empty()) rules = &spec->vnic_policies[0].rules;
+  if (rules == nullptr || rules->size() != rule_keys.size()) return;
+  std::vector<NbRule> all = std::move(*rules);
+  rules->clear();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (o.rule_rows.contains(rule_keys[i])) continue;
+    rules->assign(1, std::move(all[i]));
+    o.rule_rows.emplace(rule_keys[i], Object::Rule{Minus(SpecToRows(*spec), o.header_rows), o.generation});
+  }
 }
 
 bool ObjectRowCounts::Less::operator()(const InputRow& a, const InputRow& b) const {

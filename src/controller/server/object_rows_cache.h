@@ -40,6 +40,10 @@ class ObjectRowsCache {
     absl::flat_hash_map<std::string, Rule> rule_rows;  // rule JSON (id/priority filled) -> rows
     uint64_t generation = 0;
   };
+  // Caches the rows of every rule of `rule_keys` (the object's rules, in order) not cached yet,
+  // from one parse of the whole object; leaves them to be parsed alone if that parse fails.
+  void FillFromWhole(const std::string& key, const std::string& json, const std::vector<std::string>& rule_keys,
+                     Object& o);
   std::map<std::string, Object> objects_;
 };
 

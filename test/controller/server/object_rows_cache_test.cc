@@ -46,10 +46,12 @@ TEST(ObjectRowsCache, EqualsObjectRowsOnTheExamples) {
   }
 }
 
-// A firewall with many rules, some with explicit ids/priorities, some with defaults, groups and
-// prefixes; then random edits (add, remove, change, reorder, header change), each compared.
-TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
-  std::mt19937 rng(3);
+// A firewall (or a vNIC policy) with many rules, some with explicit ids/priorities, some with
+// defaults, groups and prefixes; then random edits (add, remove, change, reorder, header change),
+// each compared. The first sight and every header change cache the rules from one parse of the
+// whole object (FillFromWhole); other edits parse the changed rules alone: both are compared.
+void RandomEdits(bool vnic, uint32_t seed) {
+  std::mt19937 rng(seed);
   auto rule = [&](int n) {
     nlohmann::json r;
     if (n % 3 != 0) r["id"] = 100 + n;
@@ -64,11 +66,14 @@ TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
     r["action"] = n % 6 ? "allow" : "drop";
     return r;
   };
-  nlohmann::json fw = {{"kind", "Firewall"}, {"tenant", "A"}, {"name", "fw"},
-                       {"placement", {{"attached_to_router", "r1"}}}, {"default", "drop"},
-                       {"rules", nlohmann::json::array()}};
+  nlohmann::json fw = vnic ? nlohmann::json{{"kind", "VnicPolicy"}, {"tenant", "A"}, {"name", "fw"},
+                                             {"applied_to", nlohmann::json::array({"vm1", "vm2"})}, {"default", "drop"},
+                                             {"rules", nlohmann::json::array()}}
+                           : nlohmann::json{{"kind", "Firewall"}, {"tenant", "A"}, {"name", "fw"},
+                                             {"placement", {{"attached_to_router", "r1"}}}, {"default", "drop"},
+                                             {"rules", nlohmann::json::array()}};
   for (int i = 0; i < 40; ++i) fw["rules"].push_back(rule(i));
-  const std::string key = "/rampart/nb/Firewall/A/fw";
+  const std::string key = vnic ? "/rampart/nb/VnicPolicy/A/fw" : "/rampart/nb/Firewall/A/fw";
   ObjectRowsCache cache;
   ExpectSame(cache, key, fw.dump());
   int next = 1000;
@@ -96,6 +101,17 @@ TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
   }
   EXPECT_LE(cache.cached_rules(), fw["rules"].size());
   EXPECT_GT(cache.cached_rules(), 0u);  // the split path ran (not only the whole-object fallback)
+  // A rewrite of most rules at once goes through FillFromWhole again.
+  for (auto& r : fw["rules"]) r["destination_ports"] = nlohmann::json::array({next++});
+  ExpectSame(cache, key, fw.dump());
+  ExpectSame(cache, key, fw.dump());  // and is then served from the cache
+}
+
+TEST(ObjectRowsCache, EqualsObjectRowsThroughRandomEdits) {
+  for (uint32_t seed : {3u, 4u, 5u}) {
+    RandomEdits(false, seed);
+    RandomEdits(true, seed);
+  }
 }
 
 TEST(ObjectRowsCache, BadObjectsFailLikeObjectRows) {
