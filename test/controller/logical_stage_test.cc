@@ -118,6 +118,16 @@ std::set<std::string> Text(const LogicalStage& s, const char* t) { return Text(S
 
 const std::map<std::string, std::string> kSpread = {{"vm1", "h1"}, {"vm2", "h2"}, {"vm3", "h1"}, {"vm4", "h2"}};
 
+std::string Svc(const std::string& t, const std::string& name, const std::string& fields = "") {
+  return "---\nkind: ServiceVM\ntenant: " + t + "\nname: " + name + "\n" + fields;
+}
+// A vNIC policy on `applied` whose rule 5 redirects TCP to `svc` ("" = rule 5 allows instead).
+std::string RedirectVnic(const std::string& t, const std::string& name, const std::string& applied, const std::string& svc) {
+  std::string rule5 = svc.empty() ? "action: allow" : "action: redirect, redirect_to: " + svc;
+  return "---\nkind: VnicPolicy\ntenant: " + t + "\nname: " + name + "\napplied_to: " + applied +
+         "\nrules:\n  - {id: 1, direction: from-vm, action: allow}\n  - {id: 5, protocol: tcp, " + rule5 + "}\n";
+}
+
 TEST(LogicalStage, AttachedFirewallSpanReachesHostsOfProtectedSwitches) {
   auto st = Stage();
   // vm4 alone on h3: h3 still runs r1 and its switches, so it needs the firewall too.
@@ -150,6 +160,81 @@ TEST(LogicalStage, VnicPolicyReachesExactlyTheHostsOfItsVms) {
   auto lf = Text(*st2, "LFlow");
   EXPECT_TRUE(lf.count("A|ls1|ls_in_vnic|100|inport==vm1 && ip|steer(firewall:vp:vm1)"));
   EXPECT_TRUE(lf.count("A|ls1|ls_in_vnic|110|inport==firewall:vp:vm1|inport=vm1; next"));
+}
+
+// ServiceHost: the service's row goes to every host of every instance redirecting to it, once.
+TEST(LogicalStage, ServiceRowFollowsTheVmsOfTheRedirectingInstance) {
+  auto st = Stage();
+  const std::string base = Hosts(3) + Topology("A", kSpread) + Svc("A", "ngfw") +
+                           Svc("A", "ids", "on_failure: allow\ncheck: every-nth\nnth: 7\n");
+  ASSERT_TRUE(st->SetSpec(Parse(base + RedirectVnic("A", "vp", "[vm2]", "ngfw"))).ok());
+  EXPECT_EQ(Text(*st, "ServiceHost"), (std::set<std::string>{"A|h2|ngfw|drop|cached|0|false|both|engine"}));
+  // Two instances on h2 redirecting to ngfw: still one row per host; ids is used by none.
+  ASSERT_TRUE(st->SetSpec(Parse(base + RedirectVnic("A", "vp", "[vm2, vm1]", "ngfw") +
+                                RedirectVnic("A", "vq", "[vm4]", "ngfw")))
+                  .ok());
+  EXPECT_EQ(Text(*st, "ServiceHost"), (std::set<std::string>{"A|h1|ngfw|drop|cached|0|false|both|engine",
+                                                             "A|h2|ngfw|drop|cached|0|false|both|engine"}));
+  // vq stops redirecting: h2 keeps the row for vp (vm2), the delta says nothing about it.
+  auto d = st->SetSpec(Parse(base + RedirectVnic("A", "vp", "[vm2, vm1]", "ngfw") + RedirectVnic("A", "vq", "[vm4]", "")));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->tables.count("ServiceHost"), 0u);
+  EXPECT_EQ(Text(*st, "ServiceHost").size(), 2u);
+  // An attached firewall's redirect reaches every host of the firewall (h1, h2: its switches').
+  ASSERT_TRUE(st->SetSpec(Parse(base + Router("A", "policy_routes:\n  - match: {source: 198.18.1.0/24}\n    action: firewall fw\n") +
+                                "---\nkind: Firewall\ntenant: A\nname: fw\nplacement: {attached_to_router: r1}\nrules:\n"
+                                "  - {id: 3, protocol: udp, action: redirect, redirect_to: ids}\n"))
+                  .ok());
+  EXPECT_EQ(Text(*st, "ServiceHost"), (std::set<std::string>{"A|h1|ids|allow|every-nth|7|false|both|engine",
+                                                             "A|h2|ids|allow|every-nth|7|false|both|engine"}));
+  // The VM moves: the row follows it.
+  auto moved = kSpread;
+  moved["vm2"] = "h3";
+  auto st2 = Stage();
+  ASSERT_TRUE(st2->SetSpec(Parse(base + RedirectVnic("A", "vp", "[vm2]", "ngfw"))).ok());
+  d = st2->SetSpec(Parse(Hosts(3) + Topology("A", moved) + Svc("A", "ngfw") +
+                         Svc("A", "ids", "on_failure: allow\ncheck: every-nth\nnth: 7\n") +
+                         RedirectVnic("A", "vp", "[vm2]", "ngfw")));
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->tables.count("ServiceHost"), 1u);
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").deleted), (std::set<std::string>{"A|h2|ngfw|drop|cached|0|false|both|engine"}));
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").inserted), (std::set<std::string>{"A|h3|ngfw|drop|cached|0|false|both|engine"}));
+}
+
+TEST(LogicalStage, ServiceBehaviourChangeChangesExactlyItsRowsAndTheLastRuleRetractsThem) {
+  auto st = Stage();
+  auto spec = [](const std::string& ngfw_fields, const std::string& vp_svc) {
+    return Parse(Hosts(3) + Topology("A", kSpread) + Svc("A", "ngfw", ngfw_fields) + Svc("A", "ids") +
+                 RedirectVnic("A", "vp", "[vm1, vm2]", vp_svc) + RedirectVnic("A", "vq", "[vm3]", "ids"));
+  };
+  ASSERT_TRUE(st->SetSpec(spec("", "ngfw")).ok());
+  EXPECT_EQ(Text(*st, "ServiceHost"), (std::set<std::string>{"A|h1|ids|drop|cached|0|false|both|engine",
+                                                             "A|h1|ngfw|drop|cached|0|false|both|engine",
+                                                             "A|h2|ngfw|drop|cached|0|false|both|engine"}));
+  // One behaviour field of ngfw: exactly ngfw's rows change, nothing else in the delta.
+  auto d = st->SetSpec(spec("same_host: destination\n", "ngfw"));
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->tables.size(), 1u) << "only ServiceHost changes";
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").deleted), (std::set<std::string>{"A|h1|ngfw|drop|cached|0|false|both|engine",
+                                                                              "A|h2|ngfw|drop|cached|0|false|both|engine"}));
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").inserted),
+            (std::set<std::string>{"A|h1|ngfw|drop|cached|0|false|destination|engine",
+                                   "A|h2|ngfw|drop|cached|0|false|destination|engine"}));
+  d = st->SetSpec(spec("same_host: destination\ncheck: every-nth\nnth: 3\nrelay: true\nmigration: svm\n", "ngfw"));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").inserted),
+            (std::set<std::string>{"A|h1|ngfw|drop|every-nth|3|true|destination|svm",
+                                   "A|h2|ngfw|drop|every-nth|3|true|destination|svm"}));
+  // The last rule redirecting to ngfw stops: its rows are retracted, ids' stays.
+  d = st->SetSpec(spec("same_host: destination\ncheck: every-nth\nnth: 3\nrelay: true\nmigration: svm\n", ""));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Text(d->tables.at("ServiceHost").deleted).size(), 2u);
+  EXPECT_TRUE(d->tables.at("ServiceHost").inserted.empty());
+  EXPECT_EQ(Text(*st, "ServiceHost"), (std::set<std::string>{"A|h1|ids|drop|cached|0|false|both|engine"}));
+  // A change to a service no rule uses changes no output at all.
+  d = st->SetSpec(spec("on_failure: allow\n", ""));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->empty());
 }
 
 TEST(LogicalStage, OverlappingTenantAddressSpacesStaySeparate) {
@@ -357,7 +442,7 @@ TEST(LogicalStage, UnchangedReapplyIsEmptyDelta) {
 std::map<std::string, std::vector<Row>> AllOutputs(const LogicalStage& st) {
   std::map<std::string, std::vector<Row>> out;
   for (const char* t : {"Member", "GroupAddr", "DpHost", "FwInstance", "FwSlice", "FwPortBinding", "InstRule",
-                        "InstGroupAddr", "VnicConflict", "RouterPolicy", "LFlow", "PFlow"})
+                        "InstGroupAddr", "VnicConflict", "RouterPolicy", "LFlow", "PFlow", "ServiceHost"})
     out[t] = Scan(st, t);
   return out;
 }
@@ -373,6 +458,8 @@ TEST(LogicalStage, IncrementalEqualsFromScratch) {
           "rules:\n  - {action: allow, source: [{group: web}]}\n",
       Hosts(3) + Topology("B", {{"vm1", "h2"}, {"vm2", "h2"}, {"vm3", "h2"}, {"vm4", "h3"}}) + Router("B") +
           Vnic("B", "[vm4, vm1]"),
+      Hosts(3) + Topology("B", {{"vm1", "h2"}, {"vm2", "h1"}, {"vm3", "h2"}, {"vm4", "h3"}}) + Router("B") +
+          Svc("B", "ngfw", "check: every-packet\n") + RedirectVnic("B", "vp", "[vm4, vm2]", "ngfw"),
   };
   auto inc = Stage();
   for (size_t i = 0; i < specs.size(); ++i) {

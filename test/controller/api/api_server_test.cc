@@ -239,6 +239,48 @@ TEST_F(ApiTest, BadDocumentsNameDocumentFieldAndReasonAndChangeNothing) {
   EXPECT_EQ(ObjectCount(), count);
 }
 
+// A redirect rule refers to a ServiceVM of its tenant: applying one that names a missing service
+// is refused (scoped validation), deleting a service that rules use is refused naming the users,
+// and a service no rule uses any more can go.
+TEST_F(ApiTest, RedirectRulesReferToServiceVms) {
+  ASSERT_EQ(Apply(kAdmin, Example()).status, 200);
+  int64_t rev = StoreRevision();
+  const std::string vnic = "kind: VnicPolicy\ntenant: B\nname: pv\napplied_to: [vm1]\nrules:\n"
+                           "  - {id: 1, action: allow}\n  - {id: 2, protocol: tcp, action: redirect, redirect_to: ngfw}\n";
+  // B has no ServiceVM ngfw (A has one: another tenant's does not count).
+  ApiReply r = Apply(kAdmin, vnic);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Message(r), "t.yaml:7: document 1 (VnicPolicy pv): rules[1].redirect_to: unknown ServiceVM 'ngfw' in "
+                        "tenant 'B' (add a 'kind: ServiceVM' document)");
+  EXPECT_EQ(StoreRevision(), rev);
+  // With the service in the same apply it is accepted.
+  r = Apply(kAdmin, "kind: ServiceVM\ntenant: B\nname: ngfw\non_failure: allow\n---\n" + vnic);
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The service is in use: deleting it is refused and names the rule's owner.
+  ApiReply d = Delete(kAdmin, "/v1/objects/ServiceVM/B/ngfw");
+  EXPECT_EQ(d.status, 409);
+  EXPECT_EQ(Code(d), "referenced");
+  EXPECT_NE(Message(d).find("VnicPolicy B/pv (rules[1].redirect_to)"), std::string::npos) << d.body;
+  // describe (GET) lists the referrer too.
+  json got = json::parse(Get(kAdmin, "/v1/objects/ServiceVM/B/ngfw").body);
+  EXPECT_EQ(got["spec"]["on_failure"], "allow");
+  EXPECT_NE(got["referrers"].dump().find("VnicPolicy"), std::string::npos) << got.dump();
+  // A wrong behaviour field names document, field and reason.
+  r = Apply(kAdmin, "kind: ServiceVM\ntenant: B\nname: ngfw\ncheck: every-nth\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Message(r).find("document 1 (ServiceVM ngfw): nth: required when check is every-nth"), std::string::npos)
+      << r.body;
+  // The rule stops redirecting: the service can go.
+  ASSERT_EQ(Apply(kAdmin, "kind: VnicPolicy\ntenant: B\nname: pv\napplied_to: [vm1]\nrules:\n  - {id: 1, action: allow}\n")
+                .status,
+            200);
+  EXPECT_EQ(Delete(kAdmin, "/v1/objects/ServiceVM/B/ngfw").status, 200);
+  // A's ngfw is used by the example's inline firewall.
+  d = Delete(kAdmin, "/v1/objects/ServiceVM/A/ngfw");
+  EXPECT_EQ(d.status, 409);
+  EXPECT_NE(Message(d).find("Firewall A/fw-inline (rules[1].redirect_to)"), std::string::npos) << d.body;
+}
+
 TEST_F(ApiTest, MultiDocumentApplyIsAllOrNothingAndDryRunChangesNothing) {
   std::string good = "kind: Tenant\nname: C\n---\nkind: LogicalSwitch\ntenant: C\nname: s1\ncidr: 198.18.1.0/24\n";
   // Valid documents followed by one with a bad reference: nothing is stored.

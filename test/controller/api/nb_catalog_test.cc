@@ -82,7 +82,7 @@ std::vector<std::string> Mutate(std::mt19937& rng, Stored& s, const Stored& othe
   auto get = [&](const std::string& k) { return json::parse(s.at(k)); };
   auto put = [&](const std::string& k, const json& j) { s[k] = j.dump(); };
   std::vector<std::string> ports = OfKind(s, "Port"), switches = OfKind(s, "LogicalSwitch");
-  switch (pick(12)) {
+  switch (pick(14)) {
     case 0: {  // delete anything (it may be referred to)
       std::vector<std::string> all;
       for (const auto& [k, v] : s) all.push_back(k);
@@ -182,6 +182,31 @@ std::vector<std::string> Mutate(std::mt19937& rng, Stored& s, const Stored& othe
       if (j["ports"].size() > 1) j["ports"].erase(j["ports"].begin());
       put(r, j);
       return {r};
+    }
+    case 11: {  // a rule redirecting to a service VM that may not exist
+      std::vector<std::string> owners = OfKind(s, pick(2) ? "Firewall" : "VnicPolicy");
+      std::string f = any(owners);
+      if (f.empty()) return {};
+      json j = get(f);
+      json rule = {{"id", 998}, {"action", "redirect"}, {"redirect_to", absl::StrCat("svc", pick(3))}};
+      if (!j.contains("rules")) j["rules"] = json::array();
+      j["rules"].push_back(rule);
+      put(f, j);
+      return {f};
+    }
+    case 12: {  // a service VM appears, or one goes (rules may redirect to it)
+      std::vector<std::string> svcs = OfKind(s, "ServiceVM");
+      if (!svcs.empty() && pick(2)) {
+        std::string k = any(svcs);
+        s.erase(k);
+        return {k};
+      }
+      std::string tk = any(OfKind(s, "Tenant"));
+      if (tk.empty()) return {};
+      std::string t = ParseNbObjectKey(tk)->name, name = absl::StrCat("svc", pick(3));
+      std::string k = NbObjectKey({"ServiceVM", t, name});
+      put(k, json{{"kind", "ServiceVM"}, {"tenant", t}, {"name", name}, {"check", "every-packet"}});
+      return {k};
     }
     default: {  // an object of another random spec (created or replaced)
       std::vector<std::string> all;

@@ -1,5 +1,6 @@
 // A random valid northbound spec (YAML): 1-4 hosts, 1-3 tenants with switches, ports, a router
-// (static and policy routes), address groups, attached/inline firewalls and a vNIC policy.
+// (static and policy routes), address groups, service VMs, attached/inline firewalls and a vNIC
+// policy whose rules may redirect to the service VMs.
 // Shared by nb_objects_test and nb_catalog_test.
 #ifndef RAMPART_TEST_CONTROLLER_API_RANDOM_SPEC_H_
 #define RAMPART_TEST_CONTROLLER_API_RANDOM_SPEC_H_
@@ -55,6 +56,19 @@ inline std::string RandomSpec(std::mt19937& rng) {
       if (!any || pick(2)) absl::StrAppend(&d, "selector: {role: web}\n");
       doc(d);
     }
+    int services = pick(3);
+    static const char* kChecks[] = {"cached", "every-packet", "every-nth"};
+    for (int v = 0; v < services; ++v) {
+      std::string d = absl::StrCat("kind: ServiceVM\ntenant: ", T, "\nname: svc", v, "\n");
+      if (pick(2)) absl::StrAppend(&d, "on_failure: ", pick(2) ? "allow" : "drop", "\n");
+      std::string check = kChecks[pick(3)];
+      if (pick(2) || check != "cached") absl::StrAppend(&d, "check: ", check, "\n");
+      if (check == "every-nth") absl::StrAppend(&d, "nth: ", 2 + pick(200), "\n");
+      if (check != "every-packet" && pick(2)) absl::StrAppend(&d, "relay: ", pick(2) ? "true" : "false", "\n");
+      if (pick(2)) absl::StrAppend(&d, "same_host: ", pick(2) ? "source" : "destination", "\n");
+      if (pick(2)) absl::StrAppend(&d, "migration: ", pick(2) ? "svm" : "svm-review", "\n");
+      doc(d);
+    }
     auto rules = [&]() {
       std::string out = "rules:\n";
       int n = pick(4);
@@ -63,7 +77,8 @@ inline std::string RandomSpec(std::mt19937& rng) {
         if (groups && pick(2)) absl::StrAppend(&out, "    source: [{group: g", pick(groups), "}]\n");
         else if (pick(2)) absl::StrAppend(&out, "    source: [198.18.", pick(4), ".0/24]\n");
         if (pick(2)) absl::StrAppend(&out, "    protocol: tcp\n    destination_ports: [", 20 + pick(100), "]\n");
-        absl::StrAppend(&out, "    action: ", pick(2) ? "allow" : "drop", "\n");
+        if (services && !pick(3)) absl::StrAppend(&out, "    action: redirect\n    redirect_to: svc", pick(services), "\n");
+        else absl::StrAppend(&out, "    action: ", pick(2) ? "allow" : "drop", "\n");
       }
       return n ? out : std::string();
     };
