@@ -184,9 +184,12 @@ void CheckAgainstFresh(const Pipeline& p, const NbSpec& spec, testing::FakeStore
         want.insert(Record{"FwRule", {i.tenant, i.name, std::to_string(k.second), std::to_string(k.first), text}});
       for (const auto& [g, x] : i.group_addrs) want.insert(Record{"FwGroup", {i.tenant, i.name, g, x}});
     }
+    for (const auto& sv : v.services)
+      want.insert(Record{"Service", {sv.tenant, sv.name, sv.on_failure, sv.check, std::to_string(sv.nth), sv.relay,
+                                     sv.same_host, sv.migration}});
     if (auto it = snaps.find(h); it != snaps.end()) {
       for (const Record& r : it->second)
-        if (r.table == "Flow" || r.table == "FwRule" || r.table == "FwGroup") have.insert(r);
+        if (r.table == "Flow" || r.table == "FwRule" || r.table == "FwGroup" || r.table == "Service") have.insert(r);
     }
     EXPECT_EQ(have, want) << h << ": fanned-out rows differ from the logical stage's join";
   }
@@ -337,6 +340,74 @@ TEST(PhysicalStage, RuleOnSomeVmsReachesOnlyTheirHosts) {
   EXPECT_EQ(delta.inserts[0].values[2], "777");
 }
 
+// seed-inline: A/fw-inline (instances on h1 and h2) redirects HTTPS to ServiceVM A/ngfw; B/ids
+// is used by no rule.
+TEST(PhysicalStage, ServiceRowsReachExactlyTheHostsOfRedirectingInstances) {
+  NbSpec spec = Example("seed-inline");
+  Pipeline p;
+  ASSERT_TRUE(p.Set(spec).ok());
+  const Record ngfw{"Service", {"A", "ngfw", "drop", "every-nth", "100", "true", "source", "svm-review"}};
+  auto services = [&](const std::string& h) { return Rows(std::vector<Record>(p.agents[h].rows().begin(), p.agents[h].rows().end()), "Service"); };
+  EXPECT_EQ(services("h1"), (std::vector<Record>{ngfw}));
+  EXPECT_EQ(services("h2"), (std::vector<Record>{ngfw}));
+  EXPECT_TRUE(services("h3").empty());
+  auto svc = [&](const std::string& t, const std::string& n) -> NbServiceVm& {
+    for (auto& v : spec.services)
+      if (v.tenant == t && v.name == n) return v;
+    ADD_FAILURE() << "no service " << t << "/" << n;
+    return spec.services.front();
+  };
+  // A behaviour change reaches h1 and h2 only, as one replaced Service row each.
+  svc("A", "ngfw").on_failure = "allow";
+  auto d = p.Set(spec);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 2u);
+  Record allow = ngfw;
+  allow.values[2] = "allow";
+  for (const auto& [h, delta] : *d) {
+    EXPECT_TRUE(h == "h1" || h == "h2") << h;
+    EXPECT_EQ(delta.deletes, (std::vector<Record>{ngfw})) << h;
+    EXPECT_EQ(delta.inserts, (std::vector<Record>{allow})) << h;
+  }
+  // A service no rule uses reaches no host.
+  svc("B", "ids").check = "every-packet";
+  d = p.Set(spec);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->empty());
+  // A second instance on h1 redirecting to ngfw (a vNIC policy of A on vm3): h1 gets the
+  // instance, not a second Service row (the agents' RecordSets count any duplicate).
+  NbVnicPolicy vp;
+  vp.tenant = "A";
+  vp.name = "vp3";
+  vp.default_action = "allow";
+  vp.applied_to.ports = {"vm3"};
+  vp.rules.push_back(NbRule{1, 1, "dir=any proto=tcp action=redirect:ngfw", {}, "ngfw"});
+  spec.vnic_policies.push_back(vp);
+  d = p.Set(spec);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->count("h1"), 1u);
+  EXPECT_TRUE(Rows(d->at("h1").inserts, "Service").empty());
+  EXPECT_FALSE(Rows(d->at("h1").inserts, "Instance").empty());
+  // fw-inline stops redirecting: h2 loses the row, h1 keeps it (vp3 still redirects there).
+  for (auto& f : spec.firewalls) {
+    if (f.name != "fw-inline") continue;
+    f.rules.erase(std::remove_if(f.rules.begin(), f.rules.end(), [](const NbRule& r) { return !r.service.empty(); }),
+                  f.rules.end());
+  }
+  d = p.Set(spec);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Rows(d->at("h2").deletes, "Service"), (std::vector<Record>{allow}));
+  EXPECT_TRUE(d->count("h1") == 0 || Rows(d->at("h1").deletes, "Service").empty());
+  EXPECT_EQ(services("h1"), (std::vector<Record>{allow}));
+  EXPECT_TRUE(services("h2").empty());
+  // The last one goes: h1 loses it too; the snapshots agree with the agents.
+  spec.vnic_policies.pop_back();
+  d = p.Set(spec);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Rows(d->at("h1").deletes, "Service"), (std::vector<Record>{allow}));
+  CheckAgainstFresh(p, spec, nullptr);
+}
+
 TEST(PhysicalStage, UnderlayChangeReachesThePeersOnly) {
   NbSpec spec = Example("tenant-b-overlap");
   Pipeline p;
@@ -391,7 +462,7 @@ class Editor {
   bool Coin() { return Pick(2) == 0; }
 
   void Edit(NbSpec& s) {
-    switch (Pick(9)) {
+    switch (Pick(11)) {
       case 0: MovePort(s); break;
       case 1: AddPort(s); break;
       case 2: RemovePort(s); break;
@@ -400,7 +471,39 @@ class Editor {
       case 5: AddVnicPolicy(s); break;
       case 6: RemoveVnicPolicy(s); break;
       case 7: ToggleFirewall(s); break;
+      case 8: ToggleRedirect(s); break;
+      case 9: EditService(s); break;
       default: Relabel(s); break;
+    }
+  }
+  // A rule redirecting to a service of its tenant appears (the service too, if needed), or one goes.
+  void ToggleRedirect(NbSpec& s) {
+    size_t n = s.firewalls.size() + s.vnic_policies.size();
+    if (n == 0) return;
+    size_t i = Pick(n);
+    auto& rules = i < s.firewalls.size() ? s.firewalls[i].rules : s.vnic_policies[i - s.firewalls.size()].rules;
+    const std::string& tenant = i < s.firewalls.size() ? s.firewalls[i].tenant : s.vnic_policies[i - s.firewalls.size()].tenant;
+    for (auto it = rules.begin(); it != rules.end(); ++it) {
+      if (!it->service.empty() && Coin()) {
+        rules.erase(it);
+        return;
+      }
+    }
+    std::string svc = "svc" + std::to_string(Pick(2));
+    bool exists = false;
+    for (const auto& v : s.services) exists |= v.tenant == tenant && v.name == svc;
+    if (!exists) s.services.push_back(NbServiceVm{tenant, svc});
+    uint32_t id = 5000 + ++serial_;
+    rules.push_back(NbRule{id, static_cast<int32_t>(Pick(100)), "dir=any proto=udp action=redirect:" + svc, {}, svc});
+  }
+  void EditService(NbSpec& s) {
+    if (s.services.empty()) return;
+    NbServiceVm& v = s.services[Pick(s.services.size())];
+    switch (Pick(4)) {
+      case 0: v.on_failure = v.on_failure == "drop" ? "allow" : "drop"; break;
+      case 1: v.check = v.check == "every-nth" ? "cached" : "every-nth", v.nth = v.check == "every-nth" ? 2 + Pick(50) : 0; break;
+      case 2: v.same_host = Coin() ? "source" : "destination"; break;
+      default: v.migration = Coin() ? "svm" : "svm-review", v.relay = !v.relay; break;
     }
   }
   void MovePort(NbSpec& s) {
