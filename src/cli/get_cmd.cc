@@ -1,28 +1,46 @@
 // rampartctl get KIND [NAME] [--tenant T] [-o table|json|yaml]: lists northbound objects (or
 // shows one) via the controller's REST API. KIND may be "all". -o yaml prints documents with
 // their `revision:`, ready to edit and apply again (a concurrent change then makes it stale).
+#include <cctype>
 #include <iomanip>
 #include <iostream>
 
 #include "cli/api_client.h"
 #include "cli/command.h"
+#include "controller/nb_spec.h"
 
 namespace rampart::cli {
 namespace {
 
 using nlohmann::json;
 
+// KindName (cli/api_client.h) knows the kinds it was written with; a kind the model gained since
+// (ServiceVM) is found in the controller's own list: "ServiceVM", "servicevm", "servicevms", "svm".
+std::string KindOf(const std::string& arg) {
+  std::string k = KindName(arg);
+  if (!k.empty()) return k;
+  std::string l = arg;
+  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "svm" || l == "svms") return "ServiceVM";
+  for (const std::string& n : controller::NbKinds()) {
+    std::string nl = n;
+    for (char& c : nl) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (l == nl || l == nl + "s") return n;
+  }
+  return "";
+}
+
 int Run(int argc, char** argv) {
   CLI::App app{"List northbound objects, or show one", "get"};
   std::string kind_arg, name, tenant, format = "table";
   ApiFlags f;
-  app.add_option("kind", kind_arg, "a kind (Tenant, Host, LogicalSwitch, LogicalRouter, Port, AddressGroup, Firewall, VnicPolicy) or 'all'")->required();
+  app.add_option("kind", kind_arg, "a kind (Tenant, Host, LogicalSwitch, LogicalRouter, Port, AddressGroup, ServiceVM, Firewall, VnicPolicy) or 'all'")->required();
   app.add_option("name", name, "one object's name");
   app.add_option("--tenant", tenant, "only this tenant's objects (needed with NAME for tenant objects)");
   app.add_option("-o,--output", format, "table | json | yaml")->check(CLI::IsMember({"table", "json", "yaml"}));
   AddApiFlags(app, f);
   if (int rc = ParseCli(app, argc, argv); rc >= 0) return rc;
-  std::string kind = kind_arg == "all" ? "" : KindName(kind_arg);
+  std::string kind = kind_arg == "all" ? "" : KindOf(kind_arg);
   if (kind.empty() && kind_arg != "all") {
     std::cerr << "rampartctl get: unknown kind '" << kind_arg << "'\n";
     return 2;

@@ -36,6 +36,11 @@ expect 0 "vm4" -- "$ctl" get ports --tenant A
 expect 0 '"cidr": "198.18.1.0/24"' -- "$ctl" get LogicalSwitch ls1 --tenant A -o json
 expect 0 "Port A/vm1 (switch)" -- "$ctl" describe ls ls1 --tenant A
 expect 1 "referred to by" -- "$ctl" delete LogicalSwitch ls1 --tenant A
+# ServiceVM: listed, read, and described with the redirect rule that uses it.
+expect 0 "ServiceVM      A               ngfw" -- "$ctl" get servicevms
+expect 0 '"migration": "svm-review"' -- "$ctl" get ServiceVM ngfw --tenant A -o json
+expect 0 "Firewall A/fw-inline (rules[1].redirect_to)" -- "$ctl" describe svm ngfw --tenant A
+expect 0 "referrers: none" -- "$ctl" describe ServiceVM ids --tenant B
 expect 2 "unknown kind 'bogus'" -- "$ctl" get bogus
 expect 2 "needs --tenant" -- "$ctl" get port vm1
 # A bad file: document, field and reason; the files' names appear in errors.
