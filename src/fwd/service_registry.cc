@@ -120,6 +120,9 @@ absl::StatusOr<ServiceConfig> ParseServiceConfig(const json& p) {
   if (c.check != ServiceCheck::kEveryNth && c.nth != 0) {
     return Bad(m, "nth", absl::StrCat("must be 0 unless check is every-nth (check is ", ServiceCheckName(c.check), ")"));
   }
+  if (c.relay && c.check == ServiceCheck::kEveryPacket) {
+    return Bad(m, "relay", "must be false with check every-packet (no packet is answered from the cache)");
+  }
   return c;
 }
 

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # ServiceVM records in the real packet path (needs root): the seed network
-# (examples/specs/seed-attached.yaml, firewall `fw` attached to r1) with its web rule turned into
-# `action=redirect:ips` and a `Service` row for A/ips added to both hosts' records (the
-# controller side emits these rows in its own change). No partner can attach through the SVMI
-# yet, so rampart-fwd applies the service's on_failure:
+# (examples/specs/seed-attached.yaml, firewall `fw` attached to r1) with its web rule redirecting
+# to a ServiceVM A/ips; `rampartctl compile --records` gives the Instance/FwRule/Service rows.
+# No partner can attach through the SVMI yet, so rampart-fwd applies the service's on_failure:
 #   allow -> the connection and its replies pass; drop -> nothing passes; no Service row ->
 #   dropped as an unknown service. An agent restart with services present changes nothing.
 # usage: service_records_test.sh BUILD_DIR
@@ -23,17 +22,26 @@ KEEP_VAR=SERVICE_TEST_KEEP
 # shellcheck source=../integration/records_lab_lib.sh
 . "$ROOT/test/integration/records_lab_lib.sh"
 
-"$CTL" compile --spec "$ROOT/examples/specs/seed-attached.yaml" --records -o json >"$L/base.json"
 records() {  # ON_FAILURE|none: writes $L/records.json (atomically: the agent re-reads it every second)
-  python3 - "$L/base.json" "$L/records.tmp" "$1" <<'PY'
+  # The spec: seed-attached with its web rule redirecting to ServiceVM A/ips; the records come
+  # from the controller's real stages. "none" strips the Service rows afterwards (a host that
+  # receives a redirect rule without its service: rampart-fwd must fail closed).
+  python3 - "$ROOT/examples/specs/seed-attached.yaml" "$L/spec.yaml" "$1" <<'PY'
+import sys
+spec = open(sys.argv[1]).read()
+assert spec.count("    action: allow\n") == 1
+spec = spec.replace("    action: allow\n", "    action: redirect\n    redirect_to: ips\n")
+on_failure = "drop" if sys.argv[3] == "none" else sys.argv[3]
+spec += "---\nkind: ServiceVM\ntenant: A\nname: ips\non_failure: %s\n" % on_failure
+open(sys.argv[2], "w").write(spec)
+PY
+  "$CTL" compile --spec "$L/spec.yaml" --records -o json >"$L/compiled.json"
+  python3 - "$L/compiled.json" "$L/records.tmp" "$1" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for h in d["hosts"]:
-    for r in h["records"]:
-        if r["table"] == "FwRule" and r["values"][1] == "fw":
-            r["values"][4] = r["values"][4].replace("action=allow", "action=redirect:ips")
-    if sys.argv[3] != "none":
-        h["records"].append({"table": "Service", "values": ["A", "ips", sys.argv[3], "cached", "0", "false", "both", "engine"]})
+    if sys.argv[3] == "none":
+        h["records"] = [r for r in h["records"] if r["table"] != "Service"]
 json.dump(d, open(sys.argv[2], "w"))
 PY
   mv "$L/records.tmp" "$L/records.json"

@@ -66,6 +66,7 @@ TEST(ServiceConfig, BadFieldsAreRefusedNamingTheField) {
       {{{"name", "x"}, {"nth", "3"}}, "'nth'"},
       {{{"name", "x"}, {"nth", 1.5}}, "'nth'"},
       {{{"name", "x"}, {"relay", "true"}}, "'relay'"},
+      {{{"name", "x"}, {"relay", true}, {"check", "every-packet"}}, "'relay'"},
       {{{"name", "x"}, {"same_host", "neither"}}, "'same_host'"},
       {{{"name", "x"}, {"migration", "vmotion"}}, "'migration'"},
       {{{"name", "x"}, {"colour", "red"}}, "'colour'"},
