@@ -22,6 +22,7 @@
 #include "controller/api/nb_objects.h"
 #include "controller/logical_stage.h"
 #include "controller/physical/physical_stage.h"
+#include "controller/server/allocation_guard.h"
 #include "controller/server/object_rows_cache.h"
 #include "nlog/engine.h"
 
@@ -74,7 +75,8 @@ std::string RendezvousOwner(const std::string& host, const std::vector<std::stri
 
 class Controller::Impl {
  public:
-  Impl(store::Store* store, ControllerOptions o) : store_(store), options_(std::move(o)), physical_(store) {
+  Impl(store::Store* store, ControllerOptions o)
+      : store_(store), options_(std::move(o)), alloc_guard_(store), physical_(&alloc_guard_) {
     if (options_.id.empty()) options_.id = DefaultId();
     if (!options_.log) options_.log = StderrLog;
   }
@@ -112,6 +114,7 @@ class Controller::Impl {
   // Applies changed objects through both stages; publishes owned hosts when `publish`.
   absl::Status ProcessChanges(const Changes& changes, bool publish, std::map<std::string, uint64_t>* published);
   void HandleNbBatch(std::vector<Item>& items);
+  void MarkRestartNeeded(const std::string& reason);
   void ReloadNb();
   void ApplyMembers(std::map<std::string, std::string> members);
   std::string OwnerLocked(const std::string& host) const;
@@ -125,7 +128,9 @@ class Controller::Impl {
 
   store::Store* store_;
   ControllerOptions options_;
+  AllocationGuard alloc_guard_;  // the physical stage's view of the store (compare-and-swap allocations)
   PhysicalStage physical_;
+  std::string restart_needed_;  // worker thread; copied to Status under mu_
   std::unique_ptr<nlog::Engine> engine_;  // worker thread only (after Start)
   ObjectRowCounts object_rows_;  // stored objects -> input rows, counted
   std::unique_ptr<stream::StreamServer> streams_;
@@ -436,7 +441,22 @@ void Controller::Impl::WorkerLoop() {
   }
 }
 
+void Controller::Impl::MarkRestartNeeded(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!restart_needed_.empty()) return;
+    restart_needed_ = reason;
+  }
+  Log(absl::StrCat("controller ", options_.id, " must be restarted: ", reason,
+                   "; publishing nothing more until then (agents keep what they hold)"));
+  if (options_.on_restart_needed) options_.on_restart_needed(reason);
+}
+
 void Controller::Impl::HandleNbBatch(std::vector<Item>& items) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!restart_needed_.empty()) return;  // its numbers may differ from the store's: wait for the restart
+  }
   Changes changes;
   int64_t last_rev = 0;
   auto first_arrival = items.front().arrived;
@@ -552,6 +572,10 @@ absl::Status Controller::Impl::ProcessChanges(const Changes& changes, bool publi
       std::abort();
     }
     rollback_maps();
+    if (std::optional<std::string> c = alloc_guard_.conflict()) {
+      apply_lock.unlock();
+      MarkRestartNeeded(absl::StrCat("another controller persisted different allocations (", *c, ")"));
+    }
     return absl::Status(per_host.status().code(), absl::StrCat("physical stage: ", per_host.status().message()));
   }
   t = Clock::now();
@@ -672,6 +696,8 @@ ControllerStatus Controller::Impl::Status() const {
   st.controllers = live_ids_;
   st.batches = batches_;
   st.apply_errors = apply_errors_;
+  st.restart_needed = restart_needed_;
+  st.allocations_adopted = alloc_guard_.adopted();
   st.last_batch_ms = last_batch_ms_;
   st.max_batch_ms = max_batch_ms_;
   st.last_rows_ms = phase_ms_[0];

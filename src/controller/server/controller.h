@@ -85,6 +85,12 @@ struct ControllerOptions {
   std::function<void(int64_t store_revision, const std::map<std::string, uint64_t>& published)> on_published;
   // Each acknowledgement that advances a host's acked revision (on a gRPC thread).
   std::function<void(const std::string& host, uint64_t revision)> on_ack;
+  // Called once (on the worker thread) when this controller can no longer follow the store and
+  // must be restarted (Stop, then Start on the same store): another controller persisted
+  // different numbers for the same things (AllocationGuard; docs/controller.md, "Several
+  // controllers"). From then on the controller publishes nothing more; its agents keep what
+  // they hold. rampart-controller restarts itself; unset, the reason is only logged.
+  std::function<void(const std::string& reason)> on_restart_needed;
 };
 
 struct ControllerStatus {
@@ -111,6 +117,9 @@ struct ControllerStatus {
   double last_rows_ms = 0, last_logical_ms = 0, last_physical_ms = 0, last_publish_ms = 0;
   stream::StreamServerCounters stream;
   size_t snapshot_cache_bytes = 0;  // PhysicalStage::SnapshotCacheBytes()
+  // Set when the controller stopped following the store (see on_restart_needed).
+  std::string restart_needed;
+  size_t allocations_adopted = 0;  // allocation keys another controller had written the same
 };
 
 // Rendezvous (highest random weight) owner of `host` among `controller_ids` ("" if none).

@@ -1,12 +1,14 @@
 // rampart-controller: the northbound REST API and the controller (logical + physical stages,
 // agent stream) on one store. docs/controller.md.
 #include <signal.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,12 +48,14 @@ std::string StatusJson(const rampart::controller::ControllerStatus& s) {
   nlohmann::json j = {{"id", s.id}, {"epoch", s.epoch}, {"applied_revision", s.applied_revision},
                       {"controllers", s.controllers}, {"hosts", hosts},
                       {"batches", s.batches}, {"apply_errors", s.apply_errors},
+                      {"allocations_adopted", s.allocations_adopted},
                       {"last_batch_ms", s.last_batch_ms}, {"max_batch_ms", s.max_batch_ms},
                       {"stream", {{"streams", c.streams}, {"registrations", c.registrations},
                                   {"snapshots_sent", c.snapshots_sent}, {"deltas_sent", c.deltas_sent},
                                   {"resumes", c.resumes}, {"redirects", c.redirects},
                                   {"refused_identity", c.refused_identity}, {"refused_protocol", c.refused_protocol},
                                   {"acks", c.acks}, {"stale_acks", c.stale_acks}}}};
+  if (!s.restart_needed.empty()) j["restart_needed"] = s.restart_needed;
   return j.dump();
 }
 
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGUSR1);  // sent to itself: the controller must be restarted (below)
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -134,11 +139,12 @@ int main(int argc, char** argv) {
   }
   // The API starts first (so that a spec can be applied while the controller loads); its status
   // endpoint reads the controller once there is one.
-  static std::atomic<rampart::controller::Controller*> running{nullptr};
+  static std::mutex running_mu;  // held while a status request reads the running controller
+  static rampart::controller::Controller* running = nullptr;
   api_options.status_json = [] {
-    rampart::controller::Controller* c = running.load();
-    if (!c) return std::string(R"({"state":"starting","hosts":[]})");
-    return StatusJson(c->Status());
+    std::lock_guard<std::mutex> l(running_mu);
+    if (!running) return std::string(R"({"state":"starting","hosts":[]})");
+    return StatusJson(running->Status());
   };
   std::unique_ptr<rampart::controller::ApiServer> api_server;
   if (!no_api) {
@@ -151,18 +157,35 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rampart-controller: REST API on %s://%s:%d\n", cert.empty() ? "http" : "https",
                  api_host.c_str(), api_server->port());
   }
-  auto controller = rampart::controller::Controller::Start(store->get(), o);
-  if (!controller.ok()) {
-    std::fprintf(stderr, "rampart-controller: %s\n", controller.status().ToString().c_str());
-    if (api_server) api_server->Stop();
-    return 1;
+  // A controller that can no longer follow the store (another controller persisted different
+  // numbers for the same things: docs/controller.md, "Several controllers") is stopped and
+  // started again here, which recomputes everything from the store; its agents keep enforcing
+  // what they hold meanwhile and resume from a snapshot.
+  o.on_restart_needed = [](const std::string&) { kill(getpid(), SIGUSR1); };
+  while (true) {
+    auto controller = rampart::controller::Controller::Start(store->get(), o);
+    if (!controller.ok()) {
+      std::fprintf(stderr, "rampart-controller: %s\n", controller.status().ToString().c_str());
+      if (api_server) api_server->Stop();
+      return 1;
+    }
+    {
+      std::lock_guard<std::mutex> l(running_mu);
+      running = controller->get();
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGUSR1) {
+      std::fprintf(stderr, "rampart-controller: restarting the controller (recomputing from the store)\n");
+    } else {
+      std::fprintf(stderr, "rampart-controller: signal %d, stopping\n", sig);
+      if (api_server) api_server->Stop();  // no status request runs past this point
+    }
+    {
+      std::lock_guard<std::mutex> l(running_mu);
+      running = nullptr;
+    }
+    (*controller)->Stop();
+    if (sig != SIGUSR1) return 0;
   }
-  running = controller->get();
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  std::fprintf(stderr, "rampart-controller: signal %d, stopping\n", sig);
-  if (api_server) api_server->Stop();  // no status request runs past this point
-  running = nullptr;
-  (*controller)->Stop();
-  return 0;
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -462,6 +463,10 @@ TEST_P(ControllerModes, TwoControllersShareHostsAndTakeOver) {
   const int64_t rev = Apply(api, SeedSpec());
   ASSERT_TRUE((*c1)->WaitApplied(rev, std::chrono::seconds(20)));
   ASSERT_TRUE((*c2)->WaitApplied(rev, std::chrono::seconds(20)));
+  // Both allocated the same numbers; the second to commit found them written and kept them.
+  EXPECT_EQ((*c1)->Status().restart_needed, "");
+  EXPECT_EQ((*c2)->Status().restart_needed, "");
+  EXPECT_GT((*c1)->Status().allocations_adopted + (*c2)->Status().allocations_adopted, 0u);
 
   const std::string targets = (*c1)->agent_addresses()[0] + "," + (*c2)->agent_addresses()[0];
   std::map<std::string, Controller*> by_id = {{"c1", c1->get()}, {"c2", c2->get()}};
@@ -500,6 +505,61 @@ TEST_P(ControllerModes, TwoControllersShareHostsAndTakeOver) {
   ASSERT_TRUE(s->WaitApplied(Delete(api, "Port/A/vm3"), std::chrono::seconds(20)));
   ASSERT_TRUE(Converged(*s, *agents["h1"], "h1"));
   EXPECT_EQ(Column(Rows(*agents["h1"]), "VmPort", 1), (std::vector<std::string>{"vm1"}));
+}
+
+// Another controller persisted a different number for a datapath this controller is about to
+// number (it batched the changes differently): the controller must neither overwrite it nor
+// publish its own. It asks to be restarted, and once restarted it uses the store's number.
+TEST(Controller, ConflictingAllocationsAskForARestartThatAdoptsTheStoresNumbers) {
+  TempDir dir;
+  auto store = store::OpenStore("mem:");
+  ASSERT_TRUE(store.ok());
+  std::mutex mu;
+  std::string reason;
+  ControllerOptions o = Options(dir, "c1");
+  o.on_restart_needed = [&](const std::string& r) {
+    std::lock_guard<std::mutex> l(mu);
+    reason = r;
+  };
+  auto c = Controller::Start(store->get(), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // Written after c1 loaded the allocations, as by a controller that got there first.
+  const std::string key = std::string(kAllocPrefix) + "dp/A/ls1";
+  ASSERT_TRUE((*store)->Put(key, "4242").ok());
+  auto api = StartApi(store->get());
+  const int64_t rev = Apply(*api, SeedSpec());
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return !reason.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_NE(reason.find(key + ": the store holds 4242, this controller chose "), std::string::npos) << reason;
+    EXPECT_EQ((*c)->Status().restart_needed, reason);
+  }
+  ASSERT_TRUE((*c)->WaitApplied(rev, std::chrono::seconds(20)));  // processed (refused) ...
+  EXPECT_EQ((*c)->streams().Revision("h1"), 0u);                     // ... and nothing published
+  auto kv = (*store)->Get(key);
+  ASSERT_TRUE(kv.ok() && kv->has_value());
+  EXPECT_EQ((*kv)->value, "4242");  // not overwritten
+  (*c)->Stop();
+  c->reset();
+
+  // Restarted on the same store: everything recomputed with the store's numbers.
+  auto again = Controller::Start(store->get(), Options(dir, "c1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->Status().restart_needed, "");
+  TestAgent agent(AgentOptions("h1", (*again)->agent_addresses()[0]));
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_TRUE(Converged(**again, agent, "h1"));
+  bool found = false;
+  for (const auto& r : Rows(agent)) {
+    if (r.table == "Datapath" && r.values.size() == 4 && r.values[0] == "A" && r.values[1] == "ls1") {
+      EXPECT_EQ(r.values[3], "4242");
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found) << "h1 holds no Datapath row for A/ls1";
 }
 
 }  // namespace
