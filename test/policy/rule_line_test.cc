@@ -195,6 +195,10 @@ tenant: A
 name: web
 prefixes: [198.18.2.0/24]
 ---
+kind: ServiceVM
+tenant: A
+name: svm-1
+---
 kind: Firewall
 tenant: A
 name: fw
