@@ -78,7 +78,7 @@ inline int PrintTransportError(const std::string& command, const absl::Status& s
 
 // "port", "Ports", "logicalswitch", "ls", "lr", "fw" -> the kind's proper name; "" when unknown.
 inline std::string KindName(std::string s) {
-  static const char* kKinds[] = {"Tenant", "Host", "LogicalSwitch", "LogicalRouter", "Port", "AddressGroup", "Firewall", "VnicPolicy"};
+  static const char* kKinds[] = {"Tenant", "Host", "LogicalSwitch", "LogicalRouter", "Port", "AddressGroup", "ServiceVM", "Firewall", "VnicPolicy"};
   auto lower = [](std::string x) {
     for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return x;
@@ -87,6 +87,7 @@ inline std::string KindName(std::string s) {
   if (l == "ls") return "LogicalSwitch";
   if (l == "lr") return "LogicalRouter";
   if (l == "fw") return "Firewall";
+  if (l == "svm" || l == "svms") return "ServiceVM";
   for (const char* k : kKinds) {
     std::string kl = lower(k);
     if (l == kl || l == kl + "s" || (kl.back() == 'y' && l == kl.substr(0, kl.size() - 1) + "ies")) return k;

@@ -5,28 +5,11 @@
 
 #include "cli/api_client.h"
 #include "cli/command.h"
-#include "controller/nb_spec.h"
 
 namespace rampart::cli {
 namespace {
 
 using nlohmann::json;
-
-// KindName (cli/api_client.h) knows the kinds it was written with; a kind the model gained since
-// (ServiceVM) is found in the controller's own list: "ServiceVM", "servicevm", "servicevms", "svm".
-std::string KindOf(const std::string& arg) {
-  std::string k = KindName(arg);
-  if (!k.empty()) return k;
-  std::string l = arg;
-  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (l == "svm" || l == "svms") return "ServiceVM";
-  for (const std::string& n : controller::NbKinds()) {
-    std::string nl = n;
-    for (char& c : nl) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (l == nl || l == nl + "s") return n;
-  }
-  return "";
-}
 
 int Run(int argc, char** argv) {
   CLI::App app{"Show a northbound object, its revision and the objects referring to it", "describe"};
@@ -37,7 +20,7 @@ int Run(int argc, char** argv) {
   app.add_option("--tenant", tenant, "the object's tenant (not for Tenant and Host)");
   AddApiFlags(app, f);
   if (int rc = ParseCli(app, argc, argv); rc >= 0) return rc;
-  std::string kind = KindOf(kind_arg);
+  std::string kind = KindName(kind_arg);
   if (kind.empty()) {
     std::cerr << "rampartctl describe: unknown kind '" << kind_arg << "'\n";
     return 2;

@@ -41,6 +41,8 @@ expect 0 "ServiceVM      A               ngfw" -- "$ctl" get servicevms
 expect 0 '"migration": "svm-review"' -- "$ctl" get ServiceVM ngfw --tenant A -o json
 expect 0 "Firewall A/fw-inline (rules[1].redirect_to)" -- "$ctl" describe svm ngfw --tenant A
 expect 0 "referrers: none" -- "$ctl" describe ServiceVM ids --tenant B
+expect 1 "referred to by" -- "$ctl" delete svm ngfw --tenant A
+expect 0 "ServiceVM B/ids deleted" -- "$ctl" delete ServiceVM ids --tenant B
 expect 2 "unknown kind 'bogus'" -- "$ctl" get bogus
 expect 2 "needs --tenant" -- "$ctl" get port vm1
 # A bad file: document, field and reason; the files' names appear in errors.
