@@ -256,6 +256,7 @@ class Translator {
     int family = 0;  // 0 any, 4, 6, kFamArp
     std::optional<Ip> arp_tpa;
     bool nd_ns = false;  // matches an IPv6 neighbour solicitation (icmpv6 135, code 0)
+    bool nd_na = false;  // matches an IPv6 neighbour advertisement (icmpv6 136, code 0)
     std::optional<Ip> nd_target;
   };
 
@@ -296,12 +297,21 @@ class Translator {
             if (Require(b, fam)) next.push_back(std::move(b));
           }
         }
-      } else if (term == "nd.ns") {
+      } else if (term == "ip4" || term == "ip6" || term == "arp") {
+        int fam = term == "ip4" ? 4 : term == "ip6" ? 6 : kFamArp;
+        for (Alt a : *alts) {
+          if (Require(a, fam)) next.push_back(std::move(a));
+        }
+      } else if (term == "nd.ns" || term == "nd.na") {
         // OVS's nd_* fields need the whole ND prerequisite: IPv6, ICMPv6, type, code 0.
+        bool ns = term == "nd.ns";
         for (Alt a : *alts) {
           if (!Require(a, 6)) continue;
-          a.m.IpProto(kProtoIcmpv6).Uint(Field::kIcmpv6Type, kIcmpv6NeighborSolicit).Uint(Field::kIcmpv6Code, 0);
-          a.nd_ns = true;
+          if (ns ? a.nd_na : a.nd_ns) continue;  // a solicitation and an advertisement at once: nothing
+          a.m.IpProto(kProtoIcmpv6)
+              .Uint(Field::kIcmpv6Type, ns ? kIcmpv6NeighborSolicit : kIcmpv6NeighborAdvert)
+              .Uint(Field::kIcmpv6Code, 0);
+          (ns ? a.nd_ns : a.nd_na) = true;
           next.push_back(std::move(a));
         }
       } else if (term == "from_firewall" || term == "!from_firewall") {
@@ -358,6 +368,40 @@ class Translator {
             }
             next.push_back(std::move(a));
           }
+        } else if (field == "ip4.src" || field == "ip4.dst" || field == "ip6.src" || field == "ip6.dst") {
+          // One family, an address (exact) or a prefix: "ip6.src==::" is the unspecified address.
+          int fam = field[2] == '4' ? 4 : 6;
+          std::optional<Prefix> p = Prefix::Parse(value);
+          if (!p || p->IsV4() != (fam == 4)) {
+            return absl::StrCat("bad ", Str(field), " (an IPv", fam, " address or prefix)");
+          }
+          bool src = field.substr(3) == ".src";
+          for (Alt a : *alts) {
+            if (!Require(a, fam)) continue;
+            if (fam == 4) {
+              int len = p->len - 96;
+              if (len > 0) src ? a.m.Ipv4Src(p->addr.V4Addr(), len) : a.m.Ipv4Dst(p->addr.V4Addr(), len);
+            } else if (p->len > 0) {
+              src ? a.m.Ipv6Src(p->addr, p->len) : a.m.Ipv6Dst(p->addr, p->len);
+            }
+            next.push_back(std::move(a));
+          }
+        } else if (field == "arp.spa") {
+          auto ip = Ip::Parse(value);
+          if (!ip || !ip->IsV4()) return "bad arp.spa (an IPv4 address)";
+          for (Alt a : *alts) {
+            if (!Require(a, kFamArp)) continue;
+            a.m.Uint(Field::kArpSpa, ip->V4Addr());
+            next.push_back(std::move(a));
+          }
+        } else if (field == "arp.sha") {
+          auto mac = ParseMac(value);
+          if (!mac) return "bad MAC in 'arp.sha'";
+          for (Alt a : *alts) {
+            if (!Require(a, kFamArp)) continue;
+            (void)a.m.Set(Field::kArpSha, mac->data(), 6);
+            next.push_back(std::move(a));
+          }
         } else if (field == "arp.op") {
           auto v = ParseU64(value);
           if (!v || *v > 0xffff) return "bad arp.op";
@@ -379,7 +423,7 @@ class Translator {
           auto ip = Ip::Parse(value);
           if (!ip || ip->IsV4()) return "bad nd.target (an IPv6 address)";
           for (Alt a : *alts) {
-            if (!a.nd_ns) return "nd.target without nd.ns before it";
+            if (!a.nd_ns && !a.nd_na) return "nd.target without nd.ns or nd.na before it";
             a.m.NdTarget(*ip);
             a.nd_target = *ip;
             next.push_back(std::move(a));
@@ -390,6 +434,16 @@ class Translator {
           for (Alt a : *alts) {
             if (!a.nd_ns) return "nd.sll without nd.ns before it";
             (void)a.m.Set(Field::kNdSll, mac->data(), 6);
+            next.push_back(std::move(a));
+          }
+        } else if (field == "nd.tll") {
+          auto mac = ParseMac(value);
+          if (!mac) return "bad MAC in 'nd.tll'";
+          for (Alt a : *alts) {
+            if (!a.nd_na) return "nd.tll without nd.na before it";
+            // OVS reports an advertisement without a target link-layer address option as
+            // nd_tll 00:00:00:00:00:00: that value matches exactly those.
+            (void)a.m.Set(Field::kNdTll, mac->data(), 6);
             next.push_back(std::move(a));
           }
         } else if (field == "nexthop") {

@@ -962,6 +962,13 @@ absl::StatusOr<NbSpec> ParseNbSpecFile(const std::string& path) {
   return ParseNbSpec(ss.str(), path);
 }
 
+Ip Eui64LinkLocal(uint64_t mac) {
+  uint8_t m[6];
+  for (int i = 5; i >= 0; --i, mac >>= 8) m[i] = static_cast<uint8_t>(mac);
+  const uint8_t b[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(m[0] ^ 0x02), m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]};
+  return Ip::V6(b);
+}
+
 std::vector<InputRow> SpecToRows(const NbSpec& spec) {
   using nlog::Value;
   auto S = [](const std::string& s) { return Value::String(s); };
@@ -983,6 +990,7 @@ std::vector<InputRow> SpecToRows(const NbSpec& spec) {
   for (const auto& p : spec.ports) {
     add("Port", {S(p.tenant), S(p.name), S(p.sw), Value::Mac(p.mac)});
     for (const auto& ip : p.ips) add("PortIp", {S(p.tenant), S(p.name), Value::FromIp(ip)});
+    add("PortLinkLocal", {S(p.tenant), S(p.name), Value::FromIp(Eui64LinkLocal(p.mac))});
     if (!p.host.empty()) add("PortHost", {S(p.tenant), S(p.name), S(p.host)});
     for (const auto& [k, v] : p.labels) add("PortLabel", {S(p.tenant), S(p.name), S(k), S(v)});
   }

@@ -178,7 +178,14 @@ struct InputRow {
 };
 
 // The spec as input rows of logical.nlog, sorted (table, then row) and without duplicates.
+// Besides the documents' own facts it emits one derived row per Port: PortLinkLocal(t, port,
+// fe80::EUI-64(mac)), the IPv6 link-local address the VM forms from its MAC (port security lets
+// a port with IPv6 addresses send from it; nlog has no MAC -> address function).
 std::vector<InputRow> SpecToRows(const NbSpec& spec);
+
+// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A: the
+// universal/local bit flipped, ff:fe in the middle), e.g. 02:00:00:00:01:01 -> fe80::ff:fe00:101.
+Ip Eui64LinkLocal(uint64_t mac);
 
 }  // namespace rampart::controller
 

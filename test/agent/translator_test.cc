@@ -532,10 +532,14 @@ TEST_F(Ipv6Routed, EveryFormTranslatesAndNdFlowsCarryOvsPrerequisites) {
   for (const auto& f : t_.flows) {
     EXPECT_TRUE(ofp::CheckPrerequisites(f.match).ok()) << f.ToString();
     const auto* type = f.match.Find(Field::kIcmpv6Type);
-    bool nd_match = f.match.Find(Field::kNdTarget) || f.match.Find(Field::kNdSll);
-    if (nd_match) {  // OVS: nd_* need an ND message (ICMPv6 135/136, code 0); nd_sll a solicitation
+    bool nd_match = f.match.Find(Field::kNdTarget) || f.match.Find(Field::kNdSll) || f.match.Find(Field::kNdTll);
+    if (nd_match) {  // OVS: nd_* need an ND message (ICMPv6 135/136, code 0); nd_sll a solicitation,
+                     // nd_tll an advertisement (port security's advertisement flows)
       ASSERT_NE(type, nullptr) << f.ToString();
-      EXPECT_EQ(type->ValueAsUint(), 135u) << f.ToString();
+      uint64_t want = f.match.Find(Field::kNdTll) ? 136u : f.match.Find(Field::kNdSll) ? 135u : type->ValueAsUint();
+      EXPECT_EQ(type->ValueAsUint(), want) << f.ToString();
+      EXPECT_TRUE(want == 135u || want == 136u) << f.ToString();
+      if (f.table != kTableLsInPortSec) EXPECT_EQ(type->ValueAsUint(), 135u) << f.ToString();
       ASSERT_NE(f.match.Find(Field::kIcmpv6Code), nullptr) << f.ToString();
       EXPECT_EQ(f.match.Find(Field::kIcmpv6Code)->ValueAsUint(), 0u);
       EXPECT_EQ(f.match.Find(Field::kIpProto)->ValueAsUint(), 58u);
@@ -642,7 +646,7 @@ TEST(TranslatorNd, BadNdFormsAreSkippedAndFailClosed) {
   rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "54", "nd.sll==02:00:00:00:00:01", "next"}});
   rs.Insert({"Flow", {"A", "ls1", "ls_in_arp", "55", "arp.op==1 && nd.ns", "next"}});
   Translation t = TranslateRecords(rs, LocalFacts{"h1", kFw, kTun, {}});
-  EXPECT_EQ(t.stats.skipped["nd.target without nd.ns before it"], 1u);
+  EXPECT_EQ(t.stats.skipped["nd.target without nd.ns or nd.na before it"], 1u);
   EXPECT_EQ(t.stats.skipped["bad nd.target (an IPv6 address)"], 1u);
   EXPECT_EQ(t.stats.skipped["nd_na without nd.ns && nd.target in the match (flow installed as drop)"], 1u);
   EXPECT_EQ(t.stats.skipped["bad MAC in nd_na (flow installed as drop)"], 1u);

@@ -560,13 +560,136 @@ TEST(LogicalStageNd, AddingAnAddressAddsExactlyItsAnswer) {
     }
   }
   // The new address's answer; nothing else in the logical flows changes (its routing resolve
-  // row is the only other new flow).
+  // row is the only other new flow) but vm2's port security, which gains exactly the flows that
+  // name the new address: 1 source flow, 2 solicitations from it, 10 advertisements (sources
+  // {::12, ::99, link-local} x targets of the same set x tll {MAC, none}, less the 2 x 2 x 2
+  // that existed). Nothing is deleted.
+  size_t port_sec = 0;
+  for (const auto& c : lflow_changes) {
+    if (c.find("|ls_in_port_sec|") == std::string::npos) continue;
+    ++port_sec;
+    EXPECT_EQ(c.substr(0, 2), "1 ") << c;
+    EXPECT_NE(c.find("inport==vm62 && eth.src==02:00:00:00:00:62 && "), std::string::npos) << c;
+    EXPECT_NE(c.find("2002:c612:1::99"), std::string::npos) << c;
+  }
+  EXPECT_EQ(port_sec, 1u + 2u + 10u) << ::testing::PrintToString(lflow_changes);
+  std::erase_if(lflow_changes, [](const std::string& c) { return c.find("|ls_in_port_sec|") != std::string::npos; });
   std::set<std::string> got(lflow_changes.begin(), lflow_changes.end());
   EXPECT_TRUE(got.count("1 A|ls6|ls_in_arp|50|nd.ns && nd.target==2002:c612:1::99|nd_na(02:00:00:00:00:62)"))
       << ::testing::PrintToString(lflow_changes);
   EXPECT_TRUE(got.count("1 A|r1|lr_in_arp_resolve|100|outport==ls6 && nexthop==2002:c612:1::99|eth.dst=02:00:00:00:00:62; next"))
       << ::testing::PrintToString(lflow_changes);
   EXPECT_EQ(lflow_changes.size(), 2u) << ::testing::PrintToString(lflow_changes);
+}
+
+
+// ---------------------------------------------------------------- L3 port security
+TEST(LogicalStagePortSec, LinkLocalAddressIsModifiedEui64OfTheMac) {
+  EXPECT_EQ(Eui64LinkLocal(0x020000000101ull).ToString(), "fe80::ff:fe00:101");
+  EXPECT_EQ(Eui64LinkLocal(0x525400123456ull).ToString(), "fe80::5054:ff:fe12:3456");  // RFC 4291 app. A
+  EXPECT_EQ(Eui64LinkLocal(0x0252bb6f4461ull).ToString(), "fe80::52:bbff:fe6f:4461");
+  // SpecToRows carries it, one row per port (with or without addresses).
+  auto spec = Parse(Hosts(2) + DualTopology("A"));
+  int ll = 0;
+  for (const auto& r : SpecToRows(spec)) {
+    if (r.table != "PortLinkLocal") continue;
+    ++ll;
+    if (r.row[1].ToString() == "vm61") EXPECT_EQ(r.row[2].ToString(), "fe80::ff:fe00:61");
+  }
+  EXPECT_EQ(ll, 3);
+}
+
+TEST(LogicalStagePortSec, Ipv4PortMaySendIpAndArpOnlyFromItsOwnAddresses) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + DualTopology("A"))).ok());
+  std::set<std::string> vm1;
+  for (const auto& r : StageRows(*st, "ls1", "ls_in_port_sec")) {
+    if (r.find("inport==vm1 ") != std::string::npos) vm1.insert(r);
+  }
+  EXPECT_EQ(vm1, (std::set<std::string>{
+                     "120|inport==vm1 && eth.src==02:00:00:00:00:01 && ip4.src==198.18.1.11|next",
+                     "120|inport==vm1 && eth.src==02:00:00:00:00:01 && arp.sha==02:00:00:00:00:01 && arp.spa==198.18.1.11|next",
+                     "110|inport==vm1 && ip|drop",
+                     "110|inport==vm1 && arp|drop",
+                     "100|inport==vm1 && eth.src==02:00:00:00:00:01|next",
+                 }));
+  // Router ports and the default are unchanged; nothing about IPv6 or ND on the IPv4 port.
+  auto all = StageRows(*st, "ls1", "ls_in_port_sec");
+  EXPECT_TRUE(all.count("100|inport==rtr:r1|next"));
+  EXPECT_TRUE(all.count("0|1|drop"));
+  EXPECT_EQ(all.size(), vm1.size() + 2);
+}
+
+TEST(LogicalStagePortSec, Ipv6PortMaySendFromItsAddressesItsLinkLocalAndUnspecified) {
+  auto st = Stage();
+  ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + DualTopology("A"))).ok());
+  const std::string p = "inport==vm61 && eth.src==02:00:00:00:00:61 && ";
+  const std::string mac = "02:00:00:00:00:61", none = "00:00:00:00:00:00";
+  const std::vector<std::string> srcs = {"2002:c612:1::11", "fe80::ff:fe00:61"};
+  std::set<std::string> want = {
+      "110|inport==vm61 && ip|drop",
+      "110|inport==vm61 && arp|drop",
+      "140|inport==vm61 && nd.ns|drop",
+      "140|inport==vm61 && nd.na|drop",
+      "100|" + p.substr(0, p.size() - 4) + "|next",
+      "120|" + p + "ip6.src==::|next",
+      "150|" + p + "ip6.src==:: && nd.ns && nd.sll==" + none + "|next",
+  };
+  for (const auto& src : srcs) {
+    want.insert("120|" + p + "ip6.src==" + src + "|next");
+    for (const auto& sll : {mac, none}) want.insert("150|" + p + "ip6.src==" + src + " && nd.ns && nd.sll==" + sll + "|next");
+    for (const auto& target : srcs) {
+      for (const auto& tll : {mac, none}) {
+        want.insert("150|" + p + "ip6.src==" + src + " && nd.na && nd.target==" + target + " && nd.tll==" + tll + "|next");
+      }
+    }
+  }
+  std::set<std::string> got;
+  for (const auto& r : StageRows(*st, "ls6", "ls_in_port_sec")) {
+    if (r.find("inport==vm61 ") != std::string::npos) got.insert(r);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(want.size(), 7u + 2 * (1 + 2 + 4));
+}
+
+TEST(LogicalStagePortSec, PortWithoutAddressesKeepsTheL2RuleOnly) {
+  auto st = Stage();
+  std::string spec = Hosts(2) + DualTopology("A") + PortDoc("A", "ls1", "vm0", 0x10, "", "h1") +
+                     PortDoc("A", "ls6", "vm60", 0x60, "", "h2");
+  ASSERT_TRUE(st->SetSpec(Parse(spec)).ok());
+  for (const char* sw : {"ls1", "ls6"}) {
+    std::string port = std::string(sw) == "ls1" ? "vm0" : "vm60";
+    std::set<std::string> rows;
+    for (const auto& r : StageRows(*st, sw, "ls_in_port_sec")) {
+      if (r.find("inport==" + port + " ") != std::string::npos) rows.insert(r);
+    }
+    std::string m = std::string(sw) == "ls1" ? "02:00:00:00:00:10" : "02:00:00:00:00:60";
+    EXPECT_EQ(rows, (std::set<std::string>{"100|inport==" + port + " && eth.src==" + m + "|next"})) << sw;
+  }
+  // Giving vm0 an address turns its port security on, taking it away turns it off again: the
+  // delta holds exactly vm0's L3 flows each way.
+  std::string with = Hosts(2) + DualTopology("A") + PortDoc("A", "ls1", "vm0", 0x10, "198.18.1.20", "h1") +
+                     PortDoc("A", "ls6", "vm60", 0x60, "", "h2");
+  auto d = st->SetSpec(Parse(with));
+  ASSERT_TRUE(d.ok());
+  auto count = [](const nlog::Delta& delta, bool inserted) {
+    size_t n = 0;
+    auto it = delta.tables.find("LFlow");
+    if (it == delta.tables.end()) return n;
+    for (const auto& r : inserted ? it->second.inserted : it->second.deleted) {
+      EXPECT_EQ(r[2].ToString() == "ls_in_port_sec", r[4].ToString().find("inport==vm0 ") != std::string::npos ||
+                                                         r[4].ToString().find("198.18.1.20") == std::string::npos)
+          << r[4].ToString();
+      n += r[2].ToString() == "ls_in_port_sec";
+    }
+    return n;
+  };
+  EXPECT_EQ(count(*d, true), 4u);  // ip4.src, arp, ip drop, arp drop
+  EXPECT_EQ(count(*d, false), 0u);
+  d = st->SetSpec(Parse(spec));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(count(*d, false), 4u);
+  EXPECT_EQ(count(*d, true), 0u);
 }
 
 }  // namespace
