@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdarg>
+#include <ctime>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -26,17 +28,34 @@ std::atomic<bool> g_reload{false};
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
+// One log line on stderr: UTC timestamp (as rampart-controller's), the program, the message.
+[[gnu::format(printf, 1, 2)]] void Log(const char* fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::fprintf(stderr, "%s.%03dZ rampart-agent: %s\n", ts, ms, msg);
+}
+
 void Sleep(double seconds) {
   for (int i = 0; i < seconds * 10 && !g_stop && !g_reload; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   g_reload = false;
 }
 
 void LogApply(const rampart::agent::RecordsApplyReport& r, uint64_t revision) {
-  for (const auto& p : r.fei.problems) std::fprintf(stderr, "rampart-agent: revision %llu: skipped %s\n", static_cast<unsigned long long>(revision), p.c_str());
+  for (const auto& p : r.fei.problems) Log("revision %llu: skipped %s", static_cast<unsigned long long>(revision), p.c_str());
   if (!r.sync.sent && r.fei.mutations() == 0) return;
-  std::fprintf(stderr,
-               "rampart-agent: applied revision %llu: %zu flows (+%zu ~%zu -%zu), fei: %zu instance(s) created, %zu deleted, "
-               "%zu policy set(s), %zu tag(s) bound, %zu unbound, %zu service(s) set, %zu deleted; %zu VM port(s) on br-int\n",
+  Log(
+               "applied revision %llu: %zu flows (+%zu ~%zu -%zu), fei: %zu instance(s) created, %zu deleted, "
+               "%zu policy set(s), %zu tag(s) bound, %zu unbound, %zu service(s) set, %zu deleted; %zu VM port(s) on br-int",
                static_cast<unsigned long long>(revision), r.flows, r.sync.adds, r.sync.modifies, r.sync.deletes,
                r.fei.instances_created, r.fei.instances_deleted, r.fei.policies_set, r.fei.tags_bound, r.fei.tags_unbound,
                r.fei.services_set, r.fei.services_deleted, r.vm_ports);
@@ -45,24 +64,24 @@ void LogApply(const rampart::agent::RecordsApplyReport& r, uint64_t revision) {
 int RunStatic(const rampart::agent::StaticAgentOptions& o, const std::string& config, bool once, double interval_s) {
   auto agent = rampart::agent::StaticAgent::Connect(o);
   if (!agent.ok()) {
-    std::fprintf(stderr, "rampart-agent: %s\n", Msg(agent.status()).c_str());
+    Log("%s", Msg(agent.status()).c_str());
     return 1;
   }
   bool ok_once = false;
   while (!g_stop) {
     auto cfg = rampart::agent::LoadStaticConfig(config);
     if (!cfg.ok()) {
-      std::fprintf(stderr, "rampart-agent: %s\n", Msg(cfg.status()).c_str());
+      Log("%s", Msg(cfg.status()).c_str());
     } else {
       auto r = (*agent)->Apply(*cfg);
       if (!r.ok()) {
-        std::fprintf(stderr, "rampart-agent: apply: %s\n", Msg(r.status()).c_str());
+        Log("apply: %s", Msg(r.status()).c_str());
       } else {
         ok_once = true;
         if (r->sync.sent || r->instances_created || r->policies_changed || r->tags_bound) {
-          std::fprintf(stderr,
-                       "rampart-agent: applied: %zu flows (+%zu ~%zu -%zu), %zu instance(s) created, %zu policy change(s), "
-                       "%zu tag(s) bound, %zu local VM port(s) missing\n",
+          Log(
+                       "applied: %zu flows (+%zu ~%zu -%zu), %zu instance(s) created, %zu policy change(s), "
+                       "%zu tag(s) bound, %zu local VM port(s) missing",
                        r->flows, r->sync.adds, r->sync.modifies, r->sync.deletes, r->instances_created, r->policies_changed,
                        r->tags_bound, r->vms_missing);
         }
@@ -79,7 +98,7 @@ int RunStatic(const rampart::agent::StaticAgentOptions& o, const std::string& co
 int RunRecordsFile(const rampart::agent::RecordsAgentOptions& o, const std::string& file, bool once, double interval_s) {
   auto agent = rampart::agent::RecordsAgent::Connect(o);
   if (!agent.ok()) {
-    std::fprintf(stderr, "rampart-agent: %s\n", Msg(agent.status()).c_str());
+    Log("%s", Msg(agent.status()).c_str());
     return 1;
   }
   bool ok_once = false;
@@ -105,7 +124,7 @@ int RunRecordsFile(const rampart::agent::RecordsAgentOptions& o, const std::stri
         }
       }
     }
-    if (!err.empty() && err != last_error) std::fprintf(stderr, "rampart-agent: %s\n", err.c_str());
+    if (!err.empty() && err != last_error) Log("%s", err.c_str());
     last_error = err;
     if (once) return ok_once ? 0 : 1;
     Sleep(interval_s);
@@ -121,7 +140,7 @@ int RunController(const rampart::agent::RecordsAgentOptions& o, rampart::stream:
                   const std::string& state_file, double interval_s) {
   auto agent = rampart::agent::RecordsAgent::Connect(o);
   if (!agent.ok()) {
-    std::fprintf(stderr, "rampart-agent: %s\n", Msg(agent.status()).c_str());
+    Log("%s", Msg(agent.status()).c_str());
     return 1;
   }
   std::mutex mu;
@@ -131,27 +150,27 @@ int RunController(const rampart::agent::RecordsAgentOptions& o, rampart::stream:
     held = std::move(*st);
     auto r = (*agent)->Apply(held);
     if (!r.ok()) {
-      std::fprintf(stderr, "rampart-agent: re-applying state file %s: %s\n", state_file.c_str(), Msg(r.status()).c_str());
+      Log("re-applying state file %s: %s", state_file.c_str(), Msg(r.status()).c_str());
       pending = true;
     } else {
       LogApply(*r, held.revision());
     }
   } else if (!absl::IsNotFound(st.status())) {
-    std::fprintf(stderr, "rampart-agent: %s (starting from a snapshot)\n", Msg(st.status()).c_str());
+    Log("%s (starting from a snapshot)", Msg(st.status()).c_str());
   }
   co.held_revision = held.revision();
   rampart::stream::AgentClient client(co);
   auto apply_and_ack = [&]() {  // REQUIRES: mu held
     auto r = (*agent)->Apply(held);
     if (!r.ok()) {
-      std::fprintf(stderr, "rampart-agent: apply revision %llu: %s (retrying)\n",
+      Log("apply revision %llu: %s (retrying)",
                    static_cast<unsigned long long>(held.revision()), Msg(r.status()).c_str());
       pending = true;
       return;
     }
     LogApply(*r, held.revision());
     if (auto st = rampart::agent::SaveState(state_file, held); !st.ok()) {
-      std::fprintf(stderr, "rampart-agent: %s\n", Msg(st).c_str());
+      Log("%s", Msg(st).c_str());
     }
     pending = false;
     client.Ack(held.revision());
@@ -165,11 +184,29 @@ int RunController(const rampart::agent::RecordsAgentOptions& o, rampart::stream:
     apply_and_ack();
   });
   if (!st.ok()) {
-    std::fprintf(stderr, "rampart-agent: %s\n", Msg(st).c_str());
+    Log("%s", Msg(st).c_str());
     return 1;
   }
+  // Stream events for the log (polled with the port check): connects, ends, redirects.
+  rampart::stream::AgentClientCounters seen;
+  auto log_stream = [&] {
+    const rampart::stream::AgentClientCounters c = client.counters();
+    if (c.redirects > seen.redirects) Log("redirected to controller %s", client.current_target().c_str());
+    if (c.disconnects > seen.disconnects) {
+      const absl::Status e = client.last_error();
+      Log("stream to the controller ended%s%s; reconnecting (enforcing revision %llu meanwhile)", e.ok() ? "" : ": ",
+          e.ok() ? "" : Msg(e).c_str(), static_cast<unsigned long long>(client.held_revision()));
+    }
+    if (c.streams_established > seen.streams_established)
+      Log("stream to controller %s established (held revision %llu; %llu snapshot(s), %llu delta(s) so far)",
+          client.current_target().c_str(), static_cast<unsigned long long>(client.held_revision()),
+          static_cast<unsigned long long>(c.snapshots), static_cast<unsigned long long>(c.deltas));
+    if (c.protocol_errors > seen.protocol_errors) Log("stream protocol error: %s", Msg(client.last_error()).c_str());
+    seen = c;
+  };
   while (!g_stop) {
     Sleep(std::min(interval_s, 1.0));
+    log_stream();
     std::lock_guard<std::mutex> l(mu);
     auto changed = (*agent)->PortsChanged();
     if (pending || (changed.ok() && *changed)) apply_and_ack();
@@ -231,10 +268,10 @@ int main(int argc, char** argv) {
     if (!server_name.empty()) co.server_name = server_name;
     return RunController(ro, co, state_file, interval_s);
 #else
-    std::fprintf(stderr, "rampart-agent: this build has no stream client (rampart_stream)\n");
+    Log("this build has no stream client (rampart_stream)");
     return 2;
 #endif
   }
-  std::fprintf(stderr, "rampart-agent: one of --static-config, --records or --controller is required\n");
+  Log("one of --static-config, --records or --controller is required");
   return 2;
 }

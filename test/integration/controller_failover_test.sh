@@ -342,7 +342,7 @@ matrix block
 applied_since() {  # HOST FROM
   local line
   line=$(tail -n +"$(($2 + 1))" "$D/hosts/$1/agent.log" | grep -m1 'applied revision' || true)
-  if [ -z "$line" ]; then echo "no-op"; else echo "${line#rampart-agent: }"; fi
+  if [ -z "$line" ]; then echo "no-op"; else echo "${line#*rampart-agent: }"; fi
 }
 # The stream epoch of the revision HOST's agent holds (its state file is written after every
 # apply, before the ack): a controller taking a host over gives it a fresh, higher epoch.
