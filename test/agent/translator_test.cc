@@ -8,6 +8,7 @@
 
 #include "flow_sim.h"
 #include "ovs/flow_table_sync.h"
+#include "ovs/ofp_codec.h"
 #include "spec_records.h"
 #ifdef RAMPART_TEST_HAS_PHYSICAL
 #include "controller/physical/physical_stage.h"
@@ -667,6 +668,274 @@ TEST_F(SeedAttached, Ipv4OnlyNetworksGetNoNdFlows) {
     EXPECT_NE(f.table, kTableNdNa) << f.ToString();
     EXPECT_EQ(f.match.Find(Field::kNdTarget), nullptr) << f.ToString();
   }
+}
+
+
+// ---------------------------------------------------------------- L3 port security
+// The reference: what a VM port with addresses may send (docs/logical-stage.md, "Port
+// security"), written out plainly, against the flows walked by FlowSim. A frame "passes" when
+// it leaves the pipeline anywhere (the test frames go unicast to a VM the switch can deliver
+// to, or are ARP/ND the flows answer); a frame port security drops leaves nowhere.
+struct PortSecRef {
+  uint64_t mac = 0;
+  std::set<uint32_t> v4;                     // its IPv4 addresses
+  std::set<std::array<uint8_t, 16>> src6;    // its IPv6 addresses + link-local (empty: no IPv6)
+
+  bool Allowed(const SimPacket& p) const {
+    if (p.Get(Field::kEthSrc) != mac) return false;
+    uint64_t type = p.Get(Field::kEthType);
+    if (type == 0x0800) return v4.count(static_cast<uint32_t>(p.Get(Field::kIpv4Src))) > 0;
+    if (type == 0x0806) return p.Get(Field::kArpSha) == mac && v4.count(static_cast<uint32_t>(p.Get(Field::kArpSpa))) > 0;
+    if (type != 0x86dd) return true;  // not IP, not ARP: the L2 rule alone
+    if (src6.empty()) return false;
+    std::array<uint8_t, 16> src = p.fields.count(Field::kIpv6Src) ? p.fields.at(Field::kIpv6Src) : std::array<uint8_t, 16>{};
+    bool own = src6.count(src) > 0, unspecified = src == std::array<uint8_t, 16>{};
+    bool nd = p.Get(Field::kIpProto) == 58 && p.Get(Field::kIcmpv6Code) == 0;
+    uint64_t icmp = p.Get(Field::kIcmpv6Type);
+    if (nd && icmp == 135) {
+      uint64_t sll = p.Get(Field::kNdSll);
+      return (own && (sll == mac || sll == 0)) || (unspecified && sll == 0);
+    }
+    if (nd && icmp == 136) {
+      uint64_t tll = p.Get(Field::kNdTll);
+      return own && src6.count(p.fields.at(Field::kNdTarget)) > 0 && (tll == mac || tll == 0);
+    }
+    return own || unspecified;
+  }
+};
+
+// Random frames from `in_port` (the port of `ref`) to `dst_mac`, drawn from pools that mix the
+// port's own values with a neighbour's and random ones.
+void CheckRandomFrames(const std::vector<ofp::Flow>& flows, uint32_t in_port, uint64_t dst_mac, const PortSecRef& ref,
+                       uint64_t other_mac, const std::vector<std::string>& v4_pool, const std::vector<std::string>& v6_pool,
+                       int n, int* allowed_out) {
+  FlowSim sim(flows);
+  std::mt19937_64 rng(2026);
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  std::vector<uint64_t> macs = {ref.mac, ref.mac, ref.mac, other_mac, 0, 0x02000000ffffull};
+  int allowed = 0;
+  for (int i = 0; i < n; ++i) {
+    SimPacket p;
+    p.Set(Field::kInPort, in_port).Set(Field::kEthSrc, pick(macs)).Set(Field::kEthDst, dst_mac);
+    switch (rng() % 4) {
+      case 0:
+        p.Set(Field::kEthType, 0x0800).Set(Field::kIpProto, 17);
+        p.Set(Field::kIpv4Src, V4(pick(v4_pool).c_str())).Set(Field::kIpv4Dst, V4(v4_pool[0].c_str()));
+        break;
+      case 1:
+        p.Set(Field::kEthType, 0x0806).Set(Field::kArpOp, 1 + rng() % 2).Set(Field::kArpSha, pick(macs));
+        p.Set(Field::kArpSpa, V4(pick(v4_pool).c_str())).Set(Field::kArpTpa, V4(pick(v4_pool).c_str()));
+        break;
+      case 2: {
+        p.Set(Field::kEthType, 0x86dd).Set(Field::kIpProto, 58);
+        p.fields[Field::kIpv6Src] = V6(pick(v6_pool));
+        p.fields[Field::kIpv6Dst] = V6(v6_pool[0]);
+        const uint8_t types[] = {128, 133, 135, 135, 136, 136};
+        uint8_t type = types[rng() % 6];
+        p.Set(Field::kIcmpv6Type, type).Set(Field::kIcmpv6Code, rng() % 8 == 0 ? 1 : 0);
+        if (type == 135 || type == 136) {
+          p.fields[Field::kNdTarget] = V6(pick(v6_pool));
+          p.Set(type == 135 ? Field::kNdSll : Field::kNdTll, pick(macs));
+        }
+        break;
+      }
+      default:
+        p.Set(Field::kEthType, 0x88b5);  // local experimental ethertype: neither IP nor ARP
+    }
+    bool want = ref.Allowed(p);
+    auto outs = sim.Run(p);
+    allowed += want;
+    EXPECT_EQ(!outs.empty(), want) << "frame " << i << " type " << std::hex << p.Get(Field::kEthType) << std::dec
+                                   << " src mac " << p.Get(Field::kEthSrc) << Describe(outs) << Trace(sim);
+    if (::testing::Test::HasFailure()) return;
+  }
+  *allowed_out = allowed;
+}
+
+TEST_F(SeedAttached, PortSecurityMatchesTheReferenceOnRandomFrames) {
+  // vm1 (port 5, 198.18.1.11) sends to vm2 (same switch, on h2: tunneled when it passes).
+  PortSecRef ref{0x020000000101ull, {V4("198.18.1.11")}, {}};
+  int allowed = 0;
+  CheckRandomFrames(t_.flows, 5, 0x020000000102ull, ref, 0x020000000102ull,
+                    {"198.18.1.12", "198.18.1.11", "198.18.1.11", "198.18.2.13", "0.0.0.0", "203.0.113.7"},
+                    {"2002:c612:1::12", "fe80::ff:fe00:101", "::"}, 3000, &allowed);
+  EXPECT_GT(allowed, 300);  // both outcomes are well represented
+  EXPECT_LT(allowed, 2700);
+}
+
+TEST_F(SeedAttached, SpoofedIpv4AndArpFromAVmAreDroppedItsOwnPass) {
+  FlowSim sim(t_.flows);
+  // IPv4 from its own address reaches vm2 (tunnel); from vm2's address or any other, nothing.
+  EXPECT_EQ(sim.Run(Ipv4(5, "02:00:00:00:01:01", "02:00:00:00:01:02", "198.18.1.11", "198.18.1.12")).size(), 1u);
+  EXPECT_TRUE(sim.Run(Ipv4(5, "02:00:00:00:01:01", "02:00:00:00:01:02", "198.18.1.12", "198.18.1.12")).empty());
+  EXPECT_TRUE(sim.Run(Ipv4(5, "02:00:00:00:01:01", "02:52:bb:6f:44:61", "198.18.1.99", "198.18.2.13")).empty());
+  // A gratuitous ARP (broadcast, spa == tpa) for its own address is flooded; one claiming vm2's
+  // address, or with another sender MAC inside, is dropped.
+  auto garp = [](const char* sha, const char* spa) {
+    SimPacket p;
+    p.Set(Field::kInPort, 5).SetMac(Field::kEthSrc, "02:00:00:00:01:01").SetMac(Field::kEthDst, "ff:ff:ff:ff:ff:ff");
+    p.Set(Field::kEthType, 0x0806).Set(Field::kArpOp, 2).SetMac(Field::kArpSha, sha);
+    p.Set(Field::kArpSpa, V4(spa)).Set(Field::kArpTpa, V4(spa));
+    return p;
+  };
+  auto outs = sim.Run(garp("02:00:00:00:01:01", "198.18.1.11"));
+  ASSERT_EQ(outs.size(), 1u) << Describe(outs) << Trace(sim);
+  EXPECT_EQ(outs[0].port, kTun);
+  EXPECT_TRUE(sim.Run(garp("02:00:00:00:01:01", "198.18.1.12")).empty()) << Trace(sim);
+  EXPECT_TRUE(sim.Run(garp("02:00:00:00:01:02", "198.18.1.11")).empty()) << Trace(sim);
+  // Frames from the router (another tenant VM's address as source) are not subject to it.
+  auto routed = sim.Run(Ipv4(6, "02:00:00:00:02:03", "02:52:bb:6f:3f:48", "198.18.2.13", "198.18.1.12"));
+  EXPECT_EQ(routed.size(), 1u) << Trace(sim);
+}
+
+TEST_F(Ipv6Routed, PortSecurityMatchesTheReferenceOnRandomFrames) {
+  // vm1 (port 5, 2002:c612:1::11) sends to vm2 (port 6, same switch and host).
+  PortSecRef ref{0x020000000101ull, {}, {V6("2002:c612:1::11"), V6("fe80::ff:fe00:101")}};
+  int allowed = 0;
+  CheckRandomFrames(t_.flows, 5, 0x020000000102ull, ref, 0x020000000102ull, {"198.18.1.11", "198.18.1.12"},
+                    {"2002:c612:1::11", "2002:c612:1::11", "fe80::ff:fe00:101", "::", "2002:c612:1::12", "fe80::ff:fe00:102",
+                     "2002:c612:1::1", "2002:c612:1::77"},
+                    4000, &allowed);
+  EXPECT_GT(allowed, 300);
+  EXPECT_LT(allowed, 3700);
+}
+
+TEST_F(Ipv6Routed, SpoofedIpv6AndNeighbourAdvertisementsAreDropped) {
+  FlowSim sim(t_.flows);
+  auto echo = [](const std::string& src) {
+    SimPacket p = Solicit(5, 0x020000000101ull, src, "2002:c612:1::12");
+    p.Set(Field::kIcmpv6Type, 128).Set(Field::kEthDst, 0x020000000102ull);
+    p.fields[Field::kIpv6Dst] = V6("2002:c612:1::12");
+    p.fields.erase(Field::kNdTarget);
+    p.fields.erase(Field::kNdSll);
+    return p;
+  };
+  EXPECT_EQ(sim.Run(echo("2002:c612:1::11")).size(), 1u) << Trace(sim);
+  EXPECT_EQ(sim.Run(echo("fe80::ff:fe00:101")).size(), 1u) << Trace(sim);
+  EXPECT_TRUE(sim.Run(echo("2002:c612:1::12")).empty()) << Trace(sim);   // vm2's address
+  EXPECT_TRUE(sim.Run(echo("fe80::ff:fe00:102")).empty()) << Trace(sim); // vm2's link-local
+  // An unsolicited advertisement (override) to vm2: for its own address with its MAC it arrives;
+  // claiming vm2's address, or its own address with another MAC, never.
+  auto advert = [](const std::string& target, uint64_t tll) {
+    SimPacket p = Solicit(5, 0x020000000101ull, "2002:c612:1::11", target);
+    p.Set(Field::kEthDst, 0x020000000102ull).Set(Field::kIcmpv6Type, 136);
+    p.fields[Field::kIpv6Dst] = V6("2002:c612:1::12");
+    p.fields.erase(Field::kNdSll);
+    if (tll) p.Set(Field::kNdTll, tll);
+    return p;
+  };
+  auto outs = sim.Run(advert("2002:c612:1::11", 0x020000000101ull));
+  ASSERT_EQ(outs.size(), 1u) << Trace(sim);
+  EXPECT_EQ(outs[0].port, 6u);
+  EXPECT_EQ(sim.Run(advert("2002:c612:1::11", 0)).size(), 1u) << Trace(sim);  // no tll option
+  EXPECT_TRUE(sim.Run(advert("2002:c612:1::12", 0x020000000101ull)).empty()) << Trace(sim);
+  EXPECT_TRUE(sim.Run(advert("2002:c612:1::12", 0)).empty()) << Trace(sim);
+  EXPECT_TRUE(sim.Run(advert("2002:c612:1::11", 0x020000000102ull)).empty()) << Trace(sim);
+  // A solicitation carrying another MAC as its source link-layer address: dropped (it would
+  // teach the target that MAC for vm1's address); DAD from :: passes to the DAD guard.
+  SimPacket ns = Solicit(5, 0x020000000101ull, "2002:c612:1::11", "2002:c612:1::12");
+  ns.Set(Field::kNdSll, 0x020000000102ull);
+  EXPECT_TRUE(sim.Run(ns).empty()) << Trace(sim);
+  SimPacket spoofed_ns = Solicit(5, 0x020000000101ull, "2002:c612:1::12", "2002:c612:1::1");
+  EXPECT_TRUE(sim.Run(spoofed_ns).empty()) << Trace(sim);
+}
+
+TEST_F(Ipv6Routed, PortSecurityFlowsEncodeTheirNdAndAddressFieldsAsOxm) {
+  // One advertisement flow of vm1: its match on the wire holds OpenFlow 1.3 OXM TLVs for
+  // icmpv6_type 136, ipv6_src, nd_target and nd_tll (class 0x8000, fields 29, 26, 31, 33).
+  const ofp::Flow* na = nullptr;
+  for (const auto& f : t_.flows) {
+    const auto* tll = f.match.Find(Field::kNdTll);
+    const auto* in = f.match.Find(Field::kReg14);
+    if (f.table == kTableLsInPortSec && f.priority == 150 && tll && tll->ValueAsUint() == 0x020000000101ull && in &&
+        f.match.Find(Field::kNdTarget)->value == V6("fe80::ff:fe00:101") && f.match.Find(Field::kIpv6Src)->value == V6("2002:c612:1::11")) {
+      na = &f;
+    }
+  }
+  ASSERT_NE(na, nullptr);
+  std::vector<uint8_t> m;
+  ofp::EncodeMatch(na->match, m);
+  auto has = [&](std::vector<uint8_t> tlv) { return std::search(m.begin(), m.end(), tlv.begin(), tlv.end()) != m.end(); };
+  EXPECT_TRUE(has({0x80, 0x00, 0x3a, 0x01, 136}));                                  // icmpv6_type
+  EXPECT_TRUE(has({0x80, 0x00, 0x42, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01}));  // nd_tll
+  EXPECT_TRUE(has({0x80, 0x00, 0x3e, 0x10, 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 0, 0x01, 0x01}));  // nd_target
+  EXPECT_TRUE(has({0x80, 0x00, 0x34, 0x10, 0x20, 0x02, 0xc6, 0x12, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11}));  // ipv6_src
+  size_t used = 0;
+  auto back = ofp::DecodeMatch(m, &used);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, na->match);
+  EXPECT_EQ(na->match.ToString().find("nd_tll=02:00:00:00:01:01") != std::string::npos, true) << na->match.ToString();
+  // Every flow of this host survives the codec (the agent's restart compares decoded dumps).
+  for (const auto& f : t_.flows) {
+    std::vector<uint8_t> b;
+    ofp::EncodeMatch(f.match, b);
+    auto d = ofp::DecodeMatch(b, &used);
+    ASSERT_TRUE(d.ok()) << f.ToString();
+    EXPECT_EQ(*d, f.match) << f.ToString();
+  }
+}
+
+TEST_F(SeedAttached, ArpPortSecurityFlowEncodesArpShaAndSpaAsOxm) {
+  const ofp::Flow* arp = nullptr;
+  for (const auto& f : t_.flows) {
+    if (f.table == kTableLsInPortSec && f.match.Find(Field::kArpSha) && f.match.Find(Field::kArpSpa) &&
+        f.match.Find(Field::kArpSpa)->ValueAsUint() == V4("198.18.1.11")) {
+      arp = &f;
+    }
+  }
+  ASSERT_NE(arp, nullptr);
+  EXPECT_EQ(arp->priority, 120);
+  std::vector<uint8_t> m;
+  ofp::EncodeMatch(arp->match, m);
+  auto has = [&](std::vector<uint8_t> tlv) { return std::search(m.begin(), m.end(), tlv.begin(), tlv.end()) != m.end(); };
+  EXPECT_TRUE(has({0x80, 0x00, 0x0a, 0x02, 0x08, 0x06}));                          // eth_type ARP
+  EXPECT_TRUE(has({0x80, 0x00, 0x30, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01}));  // arp_sha
+  EXPECT_TRUE(has({0x80, 0x00, 0x2c, 0x04, 198, 18, 1, 11}));                       // arp_spa
+}
+
+TEST(TranslatorPortSec, NewTermsNeedTheirFamilyAndBadValuesFailClosed) {
+  records::RecordSet rs;
+  rs.Insert({"Datapath", {"A", "ls1", "switch", "7"}});
+  rs.Insert({"PortKey", {"A", "ls1", "vm1", "1"}});
+  auto flow = [&](int prio, const char* match) { rs.Insert({"Flow", {"A", "ls1", "ls_in_port_sec", std::to_string(prio), match, "next"}}); };
+  flow(10, "ip4.src==2002:c612:1::5");
+  flow(11, "ip6.src==198.18.1.5");
+  flow(12, "arp.spa==2002::1");
+  flow(13, "arp.sha==02:00:00");
+  flow(14, "nd.tll==02:00:00:00:00:01");
+  flow(15, "nd.ns && nd.tll==02:00:00:00:00:01");
+  flow(16, "nd.tll==zz");
+  flow(20, "arp && ip4.src==198.18.1.5");   // contradiction: no flow
+  flow(21, "nd.ns && nd.na");              // contradiction: no flow
+  flow(22, "ip4 && ip6.src==::");           // contradiction: no flow
+  flow(30, "inport==vm1 && ip6.src==::");
+  flow(31, "inport==vm1 && nd.na && nd.target==2002:c612:1::5 && nd.tll==00:00:00:00:00:00");
+  flow(32, "inport==vm1 && arp");
+  flow(33, "ip4.src==198.18.0.0/15 && ip4.dst==198.18.1.1");
+  Translation t = TranslateRecords(rs, LocalFacts{"h1", kFw, kTun, {}});
+  EXPECT_EQ(t.stats.skipped["bad ip4.src (an IPv4 address or prefix)"], 1u);
+  EXPECT_EQ(t.stats.skipped["bad ip6.src (an IPv6 address or prefix)"], 1u);
+  EXPECT_EQ(t.stats.skipped["bad arp.spa (an IPv4 address)"], 1u);
+  EXPECT_EQ(t.stats.skipped["bad MAC in 'arp.sha'"], 1u);
+  EXPECT_EQ(t.stats.skipped["nd.tll without nd.na before it"], 2u);
+  EXPECT_EQ(t.stats.skipped["bad MAC in 'nd.tll'"], 1u);
+  std::map<int, const ofp::Flow*> by_prio;
+  for (const auto& f : t.flows) {
+    if (f.table != kTableLsInPortSec) continue;
+    EXPECT_TRUE(ofp::CheckPrerequisites(f.match).ok()) << f.ToString();
+    EXPECT_TRUE(by_prio.emplace(f.priority, &f).second) << f.ToString();
+  }
+  for (int p : {10, 11, 12, 13, 14, 15, 16, 20, 21, 22}) EXPECT_EQ(by_prio.count(p), 0u) << p;
+  ASSERT_EQ(by_prio.count(30), 1u);
+  EXPECT_EQ(by_prio[30]->match.ToString(), "metadata=0x7,dl_type=0x86dd,ipv6_src=::,reg14=0x1");
+  ASSERT_EQ(by_prio.count(31), 1u);
+  EXPECT_EQ(by_prio[31]->match.ToString(),
+            "metadata=0x7,dl_type=0x86dd,nw_proto=58,icmpv6_type=136,icmpv6_code=0,reg14=0x1,nd_target=2002:c612:1::5,"
+            "nd_tll=00:00:00:00:00:00");
+  ASSERT_EQ(by_prio.count(32), 1u);
+  EXPECT_EQ(by_prio[32]->match.ToString(), "metadata=0x7,dl_type=0x0806,reg14=0x1");
+  ASSERT_EQ(by_prio.count(33), 1u);
+  EXPECT_EQ(by_prio[33]->match.ToString(), "metadata=0x7,dl_type=0x0800,nw_src=198.18.0.0/15,nw_dst=198.18.1.1");
 }
 
 }  // namespace
