@@ -400,6 +400,34 @@ class BatchRunner {
     }
   }
 
+  // A stateful rule's frame: commits its connection with the rule's action cached and finishes
+  // it with `v` and `created` (a new connection) or `exists`; a full table or a mid-stream frame
+  // of an unknown connection is dropped with its reason.
+  void Commit(size_t i, const CompiledRule& rule, Verdict v, Reason created, Reason exists) {
+    Slot& s = slots_[i];
+    Frame& f = frames_[i];
+    const PolicyState& ps = *s.inst->policy;
+    const CommitResult c = s.table->Commit(w_.parsed_[i], s.dir, now_, CtVerdict{rule.rule_id, rule.action, ps.epoch});
+    switch (c.status) {
+      case CommitStatus::kCreated:
+        f.new_connection = true;
+        ps.HitsOf(w_.index_)[s.rule_index].connections.Add(1);
+        Event(i, Reason::kEvConnCommitted);
+        Finish(i, v, created, rule.rule_id);
+        break;
+      case CommitStatus::kExists:
+        Finish(i, v, exists, rule.rule_id);
+        break;
+      case CommitStatus::kTableFull:
+      case CommitStatus::kInstanceFull:
+        Finish(i, Verdict::kDrop, Reason::kConnLimit, rule.rule_id);
+        break;
+      case CommitStatus::kNotNew:
+        Finish(i, Verdict::kDrop, ReasonOf(c.invalid == CtInvalid::kNone ? CtInvalid::kNotNew : c.invalid), rule.rule_id);
+        break;
+    }
+  }
+
   void Apply(size_t i) {
     Slot& s = slots_[i];
     Frame& f = frames_[i];
@@ -414,26 +442,7 @@ class BatchRunner {
         } else if (s.kind == TrackKind::kUntracked) {
           Finish(i, Verdict::kAllow, Reason::kAllowUntracked, rule.rule_id);
         } else {
-          const CommitResult c = s.table->Commit(p, s.dir, now_, CtVerdict{rule.rule_id, Action::kAllow, ps.epoch});
-          switch (c.status) {
-            case CommitStatus::kCreated:
-              f.new_connection = true;
-              ps.HitsOf(w_.index_)[s.rule_index].connections.Add(1);
-              Event(i, Reason::kEvConnCommitted);
-              Finish(i, Verdict::kAllow, Reason::kAllowNew, rule.rule_id);
-              break;
-            case CommitStatus::kExists:
-              Finish(i, Verdict::kAllow, Reason::kAllowEstablished, rule.rule_id);
-              break;
-            case CommitStatus::kTableFull:
-            case CommitStatus::kInstanceFull:
-              Finish(i, Verdict::kDrop, Reason::kConnLimit, rule.rule_id);
-              break;
-            case CommitStatus::kNotNew:
-              Finish(i, Verdict::kDrop,
-                     ReasonOf(c.invalid == CtInvalid::kNone ? CtInvalid::kNotNew : c.invalid), rule.rule_id);
-              break;
-          }
+          Commit(i, rule, Verdict::kAllow, Reason::kAllowNew, Reason::kAllowEstablished);
         }
         break;
       case Action::kDrop:
@@ -464,28 +473,7 @@ class BatchRunner {
         }
         // Stateful: the connection is committed with "redirect" cached, so every later frame of
         // it (replies included) reaches the same service without a rule lookup.
-        {
-          const CommitResult c = s.table->Commit(p, s.dir, now_, CtVerdict{rule.rule_id, Action::kRedirect, ps.epoch});
-          switch (c.status) {
-            case CommitStatus::kCreated:
-              f.new_connection = true;
-              ps.HitsOf(w_.index_)[s.rule_index].connections.Add(1);
-              Event(i, Reason::kEvConnCommitted);
-              Finish(i, Verdict::kRedirect, Reason::kRuleRedirect, rule.rule_id);
-              break;
-            case CommitStatus::kExists:
-              Finish(i, Verdict::kRedirect, Reason::kRedirectEstablished, rule.rule_id);
-              break;
-            case CommitStatus::kTableFull:
-            case CommitStatus::kInstanceFull:
-              Finish(i, Verdict::kDrop, Reason::kConnLimit, rule.rule_id);
-              break;
-            case CommitStatus::kNotNew:
-              Finish(i, Verdict::kDrop,
-                     ReasonOf(c.invalid == CtInvalid::kNone ? CtInvalid::kNotNew : c.invalid), rule.rule_id);
-              break;
-          }
-        }
+        Commit(i, rule, Verdict::kRedirect, Reason::kRuleRedirect, Reason::kRedirectEstablished);
         break;
     }
     if (rule.log) Log(i);
