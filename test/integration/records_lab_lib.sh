@@ -1,5 +1,5 @@
 # Shared by the lab tests that run rampart-fwd + rampart-agent --records on two lab hosts
-# (agent_records_test.sh, ipv6_lab_test.sh). Source it after setting LAB (scripts/lab), FWD,
+# (agent_records_test.sh, ipv6_lab_test.sh, port_security_lab_test.sh). Source it after setting LAB (scripts/lab), FWD,
 # AGENT, L (the lab directory, $RAMPART_LAB_DIR) and KEEP_VAR (the name of the environment
 # variable that, set to 1, keeps the lab and its daemons for debugging). It installs the EXIT trap.
 PIDS=()
