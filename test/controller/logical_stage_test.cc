@@ -560,30 +560,46 @@ TEST(LogicalStageNd, AddingAnAddressAddsExactlyItsAnswer) {
     }
   }
   // The new address's answer; nothing else in the logical flows changes (its routing resolve
-  // row is the only other new flow) but vm2's port security, which gains exactly the flows that
-  // name the new address: 1 source flow, 2 solicitations from it, 10 advertisements (sources
-  // {::12, ::99, link-local} x targets of the same set x tll {MAC, none}, less the 2 x 2 x 2
-  // that existed). Nothing is deleted.
-  size_t port_sec = 0;
-  for (const auto& c : lflow_changes) {
-    if (c.find("|ls_in_port_sec|") == std::string::npos) continue;
-    ++port_sec;
-    EXPECT_EQ(c.substr(0, 2), "1 ") << c;
-    EXPECT_NE(c.find("inport==vm62 && eth.src==02:00:00:00:00:62 && "), std::string::npos) << c;
-    EXPECT_NE(c.find("2002:c612:1::99"), std::string::npos) << c;
-  }
-  EXPECT_EQ(port_sec, 1u + 2u + 10u) << ::testing::PrintToString(lflow_changes);
-  std::erase_if(lflow_changes, [](const std::string& c) { return c.find("|ls_in_port_sec|") != std::string::npos; });
+  // row is the only other new flow).
   std::set<std::string> got(lflow_changes.begin(), lflow_changes.end());
   EXPECT_TRUE(got.count("1 A|ls6|ls_in_arp|50|nd.ns && nd.target==2002:c612:1::99|nd_na(02:00:00:00:00:62)"))
       << ::testing::PrintToString(lflow_changes);
   EXPECT_TRUE(got.count("1 A|r1|lr_in_arp_resolve|100|outport==ls6 && nexthop==2002:c612:1::99|eth.dst=02:00:00:00:00:62; next"))
       << ::testing::PrintToString(lflow_changes);
   EXPECT_EQ(lflow_changes.size(), 2u) << ::testing::PrintToString(lflow_changes);
+  // vm62's port security (host flows on h2) gains exactly the flows that name the new address:
+  // 1 source flow, 2 solicitations from it, 10 advertisements (sources {::12, ::99, link-local}
+  // x targets of the same set x tll {MAC, none}, less the 2 x 2 x 2 that existed). Nothing else.
+  auto pf = d->tables.find("PFlow");
+  ASSERT_NE(pf, d->tables.end());
+  EXPECT_TRUE(pf->second.deleted.empty());
+  for (const auto& r : pf->second.inserted) {
+    EXPECT_EQ(r[1].ToString(), "h2");
+    EXPECT_EQ(r[3].ToString(), "ls_in_port_sec");
+    EXPECT_NE(r[5].ToString().find("inport==vm62 && eth.src==02:00:00:00:00:62 && "), std::string::npos) << r[5].ToString();
+    EXPECT_NE(r[5].ToString().find("2002:c612:1::99"), std::string::npos) << r[5].ToString();
+  }
+  EXPECT_EQ(pf->second.inserted.size(), 1u + 2u + 10u);
 }
 
 
 // ---------------------------------------------------------------- L3 port security
+// Port `port`'s rows of `dp`'s ls_in_port_sec as `host` gets them (priority|match|actions): the
+// L2 rule (a logical flow, every host) and the L3 rules (host flows of the port's host).
+std::set<std::string> PortSecRows(const LogicalStage& st, const std::string& host, const std::string& dp, const std::string& port) {
+  std::set<std::string> out;
+  for (const auto& r : StageRows(st, dp, "ls_in_port_sec")) {
+    if (r.find("inport==" + port + " ") != std::string::npos) out.insert(r);
+  }
+  for (const auto& r : Scan(st, "PFlow")) {
+    if (r[1].ToString() == host && r[2].ToString() == dp && r[3].ToString() == "ls_in_port_sec" &&
+        r[5].ToString().find("inport==" + port + " ") != std::string::npos) {
+      out.insert(std::to_string(r[4].AsInt()) + "|" + r[5].ToString() + "|" + r[6].ToString());
+    }
+  }
+  return out;
+}
+
 TEST(LogicalStagePortSec, LinkLocalAddressIsModifiedEui64OfTheMac) {
   EXPECT_EQ(Eui64LinkLocal(0x020000000101ull).ToString(), "fe80::ff:fe00:101");
   EXPECT_EQ(Eui64LinkLocal(0x525400123456ull).ToString(), "fe80::5054:ff:fe12:3456");  // RFC 4291 app. A
@@ -602,10 +618,7 @@ TEST(LogicalStagePortSec, LinkLocalAddressIsModifiedEui64OfTheMac) {
 TEST(LogicalStagePortSec, Ipv4PortMaySendIpAndArpOnlyFromItsOwnAddresses) {
   auto st = Stage();
   ASSERT_TRUE(st->SetSpec(Parse(Hosts(2) + DualTopology("A"))).ok());
-  std::set<std::string> vm1;
-  for (const auto& r : StageRows(*st, "ls1", "ls_in_port_sec")) {
-    if (r.find("inport==vm1 ") != std::string::npos) vm1.insert(r);
-  }
+  std::set<std::string> vm1 = PortSecRows(*st, "h1", "ls1", "vm1");
   EXPECT_EQ(vm1, (std::set<std::string>{
                      "120|inport==vm1 && eth.src==02:00:00:00:00:01 && ip4.src==198.18.1.11|next",
                      "120|inport==vm1 && eth.src==02:00:00:00:00:01 && arp.sha==02:00:00:00:00:01 && arp.spa==198.18.1.11|next",
@@ -613,11 +626,11 @@ TEST(LogicalStagePortSec, Ipv4PortMaySendIpAndArpOnlyFromItsOwnAddresses) {
                      "110|inport==vm1 && arp|drop",
                      "100|inport==vm1 && eth.src==02:00:00:00:00:01|next",
                  }));
-  // Router ports and the default are unchanged; nothing about IPv6 or ND on the IPv4 port.
+  // Router ports and the default are unchanged logical flows; the L3 rules are host flows of
+  // vm1's host only (h2 runs ls1 too, for the router, and gets just the L2 rule).
   auto all = StageRows(*st, "ls1", "ls_in_port_sec");
-  EXPECT_TRUE(all.count("100|inport==rtr:r1|next"));
-  EXPECT_TRUE(all.count("0|1|drop"));
-  EXPECT_EQ(all.size(), vm1.size() + 2);
+  EXPECT_EQ(all, (std::set<std::string>{"100|inport==rtr:r1|next", "0|1|drop", "100|inport==vm1 && eth.src==02:00:00:00:00:01|next"}));
+  EXPECT_EQ(PortSecRows(*st, "h2", "ls1", "vm1"), (std::set<std::string>{"100|inport==vm1 && eth.src==02:00:00:00:00:01|next"}));
 }
 
 TEST(LogicalStagePortSec, Ipv6PortMaySendFromItsAddressesItsLinkLocalAndUnspecified) {
@@ -644,11 +657,7 @@ TEST(LogicalStagePortSec, Ipv6PortMaySendFromItsAddressesItsLinkLocalAndUnspecif
       }
     }
   }
-  std::set<std::string> got;
-  for (const auto& r : StageRows(*st, "ls6", "ls_in_port_sec")) {
-    if (r.find("inport==vm61 ") != std::string::npos) got.insert(r);
-  }
-  EXPECT_EQ(got, want);
+  EXPECT_EQ(PortSecRows(*st, "h1", "ls6", "vm61"), want);
   EXPECT_EQ(want.size(), 7u + 2 * (1 + 2 + 4));
 }
 
@@ -659,28 +668,25 @@ TEST(LogicalStagePortSec, PortWithoutAddressesKeepsTheL2RuleOnly) {
   ASSERT_TRUE(st->SetSpec(Parse(spec)).ok());
   for (const char* sw : {"ls1", "ls6"}) {
     std::string port = std::string(sw) == "ls1" ? "vm0" : "vm60";
-    std::set<std::string> rows;
-    for (const auto& r : StageRows(*st, sw, "ls_in_port_sec")) {
-      if (r.find("inport==" + port + " ") != std::string::npos) rows.insert(r);
-    }
+    std::set<std::string> rows = PortSecRows(*st, std::string(sw) == "ls1" ? "h1" : "h2", sw, port);
     std::string m = std::string(sw) == "ls1" ? "02:00:00:00:00:10" : "02:00:00:00:00:60";
     EXPECT_EQ(rows, (std::set<std::string>{"100|inport==" + port + " && eth.src==" + m + "|next"})) << sw;
   }
   // Giving vm0 an address turns its port security on, taking it away turns it off again: the
-  // delta holds exactly vm0's L3 flows each way.
+  // delta holds exactly vm0's L3 flows (host flows of h1) each way.
   std::string with = Hosts(2) + DualTopology("A") + PortDoc("A", "ls1", "vm0", 0x10, "198.18.1.20", "h1") +
                      PortDoc("A", "ls6", "vm60", 0x60, "", "h2");
   auto d = st->SetSpec(Parse(with));
   ASSERT_TRUE(d.ok());
   auto count = [](const nlog::Delta& delta, bool inserted) {
     size_t n = 0;
-    auto it = delta.tables.find("LFlow");
+    auto it = delta.tables.find("PFlow");
     if (it == delta.tables.end()) return n;
     for (const auto& r : inserted ? it->second.inserted : it->second.deleted) {
-      EXPECT_EQ(r[2].ToString() == "ls_in_port_sec", r[4].ToString().find("inport==vm0 ") != std::string::npos ||
-                                                         r[4].ToString().find("198.18.1.20") == std::string::npos)
-          << r[4].ToString();
-      n += r[2].ToString() == "ls_in_port_sec";
+      EXPECT_EQ(r[1].ToString(), "h1");
+      EXPECT_EQ(r[3].ToString(), "ls_in_port_sec");
+      EXPECT_NE(r[5].ToString().find("inport==vm0 && "), std::string::npos) << r[5].ToString();
+      ++n;
     }
     return n;
   };
