@@ -141,9 +141,9 @@ PY
 }
 garp 198.18.1.11
 garp 198.18.1.12
-sleep 0.5
+sleep 1  # tcpdump -U writes each frame as it comes
 check "vm3 received vm1's gratuitous ARP for its own address" \
-  test "$(count "$L/vm3.pcap" 'arp and ether src 02:00:00:00:01:01 and arp[14:4] = 0xc612010b')" -ge 3
+  test "$(count "$L/vm3.pcap" 'arp and ether src 02:00:00:00:01:01 and arp[14:4] = 0xc612010b')" -ge 1
 check "vm3 learned 198.18.1.11 -> vm1's MAC from it" test "$(neigh_mac vm3 -4 198.18.1.11)" = 02:00:00:00:01:01
 check "vm3 received no ARP from vm1 claiming 198.18.1.12" \
   test "$(count "$L/vm3.pcap" 'arp and ether src 02:00:00:00:01:01 and arp[14:4] = 0xc612010c')" -eq 0
@@ -184,10 +184,10 @@ PY
 }
 unsolicited_na 2002:c612:1::11
 unsolicited_na 2002:c612:1::12
-sleep 0.5
+sleep 1  # tcpdump -U writes each frame as it comes
 # ICMPv6 at a fixed offset (no extension headers): type at ip6[40], the target at ip6[48..63].
 na_for() { count "$L/vm63.pcap" "icmp6 and ip6[40] = 136 and ether src 02:00:00:00:06:01 and ip6[60:4] = $1"; }
-check "vm63 received vm61's advertisements for its own address" test "$(na_for 0x00000011)" -ge 3
+check "vm63 received vm61's advertisements for its own address" test "$(na_for 0x00000011)" -ge 1
 check "vm63 received no advertisement from vm61 claiming ::12" test "$(na_for 0x00000012)" -eq 0
 check "vm63's entry for 2002:c612:1::12 is still vm62's MAC" test "$(neigh_mac vm63 -6 2002:c612:1::12)" = 02:00:00:00:06:02
 check "vm63 received no packet from 2002:c612:1::12 sent by vm61" \
