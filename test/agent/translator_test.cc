@@ -540,7 +540,9 @@ TEST_F(Ipv6Routed, EveryFormTranslatesAndNdFlowsCarryOvsPrerequisites) {
       uint64_t want = f.match.Find(Field::kNdTll) ? 136u : f.match.Find(Field::kNdSll) ? 135u : type->ValueAsUint();
       EXPECT_EQ(type->ValueAsUint(), want) << f.ToString();
       EXPECT_TRUE(want == 135u || want == 136u) << f.ToString();
-      if (f.table != kTableLsInPortSec) EXPECT_EQ(type->ValueAsUint(), 135u) << f.ToString();
+      if (f.table != kTableLsInPortSec) {
+        EXPECT_EQ(type->ValueAsUint(), 135u) << f.ToString();
+      }
       ASSERT_NE(f.match.Find(Field::kIcmpv6Code), nullptr) << f.ToString();
       EXPECT_EQ(f.match.Find(Field::kIcmpv6Code)->ValueAsUint(), 0u);
       EXPECT_EQ(f.match.Find(Field::kIpProto)->ValueAsUint(), 58u);
@@ -556,7 +558,9 @@ TEST_F(Ipv6Routed, EveryFormTranslatesAndNdFlowsCarryOvsPrerequisites) {
         EXPECT_EQ(f.table, kTableNdNa);
         ++na_table;
       }
-      if (sets_nd) EXPECT_TRUE(nd_match) << f.ToString();
+      if (sets_nd) {
+        EXPECT_TRUE(nd_match) << f.ToString();
+      }
     }
     if (f.table == kTableLsInArp && f.match.Find(Field::kNdTarget)) ++answers;
   }

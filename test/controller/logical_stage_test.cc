@@ -610,7 +610,9 @@ TEST(LogicalStagePortSec, LinkLocalAddressIsModifiedEui64OfTheMac) {
   for (const auto& r : SpecToRows(spec)) {
     if (r.table != "PortLinkLocal") continue;
     ++ll;
-    if (r.row[1].ToString() == "vm61") EXPECT_EQ(r.row[2].ToString(), "fe80::ff:fe00:61");
+    if (r.row[1].ToString() == "vm61") {
+      EXPECT_EQ(r.row[2].ToString(), "fe80::ff:fe00:61");
+    }
   }
   EXPECT_EQ(ll, 3);
 }

@@ -32,10 +32,18 @@ struct M {
   M& FromVm() { m.direction_mask = 0x1; return *this; }
   M& ToVm() { m.direction_mask = 0x2; return *this; }
   M& V4() { m.family = 4; m.src = *Prefix::Parse("0.0.0.0/0"); m.dst = *Prefix::Parse("0.0.0.0/0"); return *this; }
-  M& Src(const char* p) { m.src = *Prefix::Parse(p); if (!m.family) m.family = m.src.IsV4() ? 4 : 6;
-    if (m.dst.len == 0) m.dst = m.family == 4 ? *Prefix::Parse("0.0.0.0/0") : Prefix{}; return *this; }
-  M& Dst(const char* p) { m.dst = *Prefix::Parse(p); if (!m.family) m.family = m.dst.IsV4() ? 4 : 6;
-    if (m.src.len == 0) m.src = m.family == 4 ? *Prefix::Parse("0.0.0.0/0") : Prefix{}; return *this; }
+  M& Src(const char* p) {
+    m.src = *Prefix::Parse(p);
+    if (!m.family) m.family = m.src.IsV4() ? 4 : 6;
+    if (m.dst.len == 0) m.dst = m.family == 4 ? *Prefix::Parse("0.0.0.0/0") : Prefix{};
+    return *this;
+  }
+  M& Dst(const char* p) {
+    m.dst = *Prefix::Parse(p);
+    if (!m.family) m.family = m.dst.IsV4() ? 4 : 6;
+    if (m.src.len == 0) m.src = m.family == 4 ? *Prefix::Parse("0.0.0.0/0") : Prefix{};
+    return *this;
+  }
 };
 
 struct TRule {

@@ -98,9 +98,15 @@ TEST(Golden, ParserAgreesWithScapy) {
       EXPECT_EQ(Field(p, key), value) << g.name << " field " << key;
     }
     // Fields scapy leaves out must be at their defaults.
-    if (!g.fields.count("tcp_mss")) EXPECT_EQ(p.tcp_mss, 0) << g.name;
-    if (!g.fields.count("tcp_wscale")) EXPECT_EQ(p.tcp_wscale, 0xff) << g.name;
-    if (!g.fields.count("is_fragment")) EXPECT_FALSE(p.is_fragment) << g.name;
+    if (!g.fields.count("tcp_mss")) {
+      EXPECT_EQ(p.tcp_mss, 0) << g.name;
+    }
+    if (!g.fields.count("tcp_wscale")) {
+      EXPECT_EQ(p.tcp_wscale, 0xff) << g.name;
+    }
+    if (!g.fields.count("is_fragment")) {
+      EXPECT_FALSE(p.is_fragment) << g.name;
+    }
     EXPECT_EQ(p.has_inner, g.fields.count("inner.src") == 1) << g.name;
     if (p.error == ParseError::kOk) {
       EXPECT_TRUE(ChecksumsVerify(g.bytes, p)) << g.name << ": scapy's checksums";
