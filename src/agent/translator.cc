@@ -428,22 +428,15 @@ class Translator {
             a.nd_target = *ip;
             next.push_back(std::move(a));
           }
-        } else if (field == "nd.sll") {
+        } else if (field == "nd.sll" || field == "nd.tll") {
+          // nd.sll belongs to a solicitation, nd.tll to an advertisement. OVS reports a message
+          // without the option as 00:00:00:00:00:00: that value matches exactly those.
+          const bool sll = field == "nd.sll";
           auto mac = ParseMac(value);
-          if (!mac) return "bad MAC in 'nd.sll'";
+          if (!mac) return sll ? "bad MAC in 'nd.sll'" : "bad MAC in 'nd.tll'";
           for (Alt a : *alts) {
-            if (!a.nd_ns) return "nd.sll without nd.ns before it";
-            (void)a.m.Set(Field::kNdSll, mac->data(), 6);
-            next.push_back(std::move(a));
-          }
-        } else if (field == "nd.tll") {
-          auto mac = ParseMac(value);
-          if (!mac) return "bad MAC in 'nd.tll'";
-          for (Alt a : *alts) {
-            if (!a.nd_na) return "nd.tll without nd.na before it";
-            // OVS reports an advertisement without a target link-layer address option as
-            // nd_tll 00:00:00:00:00:00: that value matches exactly those.
-            (void)a.m.Set(Field::kNdTll, mac->data(), 6);
+            if (sll ? !a.nd_ns : !a.nd_na) return sll ? "nd.sll without nd.ns before it" : "nd.tll without nd.na before it";
+            (void)a.m.Set(sll ? Field::kNdSll : Field::kNdTll, mac->data(), 6);
             next.push_back(std::move(a));
           }
         } else if (field == "nexthop") {
