@@ -386,12 +386,14 @@ class Translator {
             }
             next.push_back(std::move(a));
           }
-        } else if (field == "arp.spa") {
+        } else if (field == "arp.spa" || field == "arp.tpa") {
+          const bool tpa = field == "arp.tpa";
           auto ip = Ip::Parse(value);
-          if (!ip || !ip->IsV4()) return "bad arp.spa (an IPv4 address)";
+          if (!ip || !ip->IsV4()) return tpa ? "bad arp.tpa" : "bad arp.spa (an IPv4 address)";
           for (Alt a : *alts) {
             if (!Require(a, kFamArp)) continue;
-            a.m.Uint(Field::kArpSpa, ip->V4Addr());
+            a.m.Uint(tpa ? Field::kArpTpa : Field::kArpSpa, ip->V4Addr());
+            if (tpa) a.arp_tpa = *ip;  // arp_reply answers for it
             next.push_back(std::move(a));
           }
         } else if (field == "arp.sha") {
@@ -408,15 +410,6 @@ class Translator {
           for (Alt a : *alts) {
             if (!Require(a, kFamArp)) continue;
             a.m.Uint(Field::kArpOp, *v);
-            next.push_back(std::move(a));
-          }
-        } else if (field == "arp.tpa") {
-          auto ip = Ip::Parse(value);
-          if (!ip || !ip->IsV4()) return "bad arp.tpa";
-          for (Alt a : *alts) {
-            if (!Require(a, kFamArp)) continue;
-            a.m.Uint(Field::kArpTpa, ip->V4Addr());
-            a.arp_tpa = *ip;
             next.push_back(std::move(a));
           }
         } else if (field == "nd.target") {
