@@ -88,7 +88,9 @@ std::set<records::Record> Reference(const std::string& yaml, const std::string& 
   EXPECT_TRUE(prog.ok());
   nlog::Engine engine(*std::move(prog));
   PhysicalStage physical(nullptr);
-  if (!engine.initial_delta().empty()) EXPECT_TRUE(physical.Apply(engine, engine.initial_delta()).ok());
+  if (!engine.initial_delta().empty()) {
+    EXPECT_TRUE(physical.Apply(engine, engine.initial_delta()).ok());
+  }
   auto d = engine.Apply(DiffRows({}, SpecToRows(*spec)));
   EXPECT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(physical.Apply(engine, *d).ok());
@@ -379,7 +381,9 @@ TEST(Controller, SnapshotsComeFromThePhysicalStageWhileChangesArrive) {
   ControllerStatus st = (*c)->Status();
   EXPECT_GE(st.stream.source_calls, 8u);  // at least one snapshot per registration
   for (const auto& h : st.hosts) {
-    if (h.host == "h1") EXPECT_EQ(h.rows, Reference(specs.back(), "h1").size());
+    if (h.host == "h1") {
+      EXPECT_EQ(h.rows, Reference(specs.back(), "h1").size());
+    }
   }
 }
 
@@ -436,7 +440,9 @@ TEST(Controller, RendezvousOwnerIsStableAndBalanced) {
     EXPECT_EQ(o, RendezvousOwner(h, {"c3", "c1", "c2"}));  // order does not matter
     // Removing c3 moves only c3's hosts.
     const std::string o2 = RendezvousOwner(h, {"c1", "c2"});
-    if (o != "c3") EXPECT_EQ(o2, o);
+    if (o != "c3") {
+      EXPECT_EQ(o2, o);
+    }
     moved += o != o2;
   }
   EXPECT_EQ(moved, per["c3"]);

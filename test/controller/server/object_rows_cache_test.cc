@@ -33,7 +33,9 @@ void ExpectSame(ObjectRowsCache& cache, const std::string& key, const std::strin
   auto whole = ObjectRows(key, json);
   auto split = cache.Rows(key, json);
   ASSERT_EQ(whole.ok(), split.ok()) << key << ": " << whole.status() << " vs " << split.status();
-  if (whole.ok()) EXPECT_EQ(RowStrings(*split), RowStrings(*whole)) << key;
+  if (whole.ok()) {
+    EXPECT_EQ(RowStrings(*split), RowStrings(*whole)) << key;
+  }
 }
 
 TEST(ObjectRowsCache, EqualsObjectRowsOnTheExamples) {
